@@ -1,0 +1,51 @@
+# pgqrs: PGXS build, install and tests.
+#
+#   make                 build the versioned install script
+#   make install         put the extension into the server's extension directory
+#   make installcheck    pg_regress and isolation tests against a running server
+#   make test            everything, on a throwaway server (see tools/test.sh)
+#   make checkver        META.json and the control file agree on the version
+
+EXTENSION  = pgqrs
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" pgqrs.control)
+
+# The install script is built from the fragments listed, in order, in
+# extension/sql/fragments.txt; the upgrade scripts are written by hand.
+FRAGMENTS  = $(addprefix extension/sql/,$(shell grep -v '^\#' extension/sql/fragments.txt))
+DATA_built = extension/pgqrs--$(EXTVERSION).sql
+DATA       = $(wildcard extension/pgqrs--*--*.sql)
+
+TEST_OUTPUT ?= extension/test/results
+REGRESS      = setup queues enqueue dequeue acknowledge dead_letters workers metrics roles catalog
+REGRESS_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/regress
+ISOLATION    = concurrent_dequeue rollback_dequeue lease_fencing concurrent_create drop_during_enqueue
+ISOLATION_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/isolation --load-extension=pgqrs
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+# `make test` installs what it needs itself, so it must work without PGXS.
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else ifeq ($(filter test demo,$(MAKECMDGOALS)),)
+$(error PGXS not found: install postgresql-server-dev-15, or set PG_CONFIG)
+endif
+
+extension/pgqrs--$(EXTVERSION).sql: pgqrs.control extension/sql/fragments.txt $(FRAGMENTS)
+	sed 's/@PGQRS_VERSION@/$(EXTVERSION)/g' $(FRAGMENTS) > $@
+
+installcheck: | test-output
+.PHONY: test-output
+test-output:
+	mkdir -p $(TEST_OUTPUT)/regress $(TEST_OUTPUT)/isolation
+
+.PHONY: checkver
+checkver:
+	@meta=$$(sed -n 's/^  "version": "\(.*\)",$$/\1/p' META.json); \
+	provides=$$(sed -n 's/^      "version": "\(.*\)"$$/\1/p' META.json); \
+	if [ "$$meta" != "$(EXTVERSION)" ] || [ "$$provides" != "$(EXTVERSION)" ]; then \
+		echo "META.json says $$meta / $$provides, pgqrs.control says $(EXTVERSION)" >&2; exit 1; \
+	fi; echo "version $(EXTVERSION) agrees"
+
+.PHONY: test
+test:
+	tools/test.sh

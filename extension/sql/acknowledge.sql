@@ -1,0 +1,184 @@
+-- Acknowledging: finishing, extending or giving back a lease.
+--
+-- Fencing: with a worker_id these act only on messages leased to that worker.
+-- Once the lease ran out and another consumer took the message (or it was
+-- released, or its worker stopped or was reaped), the late call returns false
+-- (or NULL, or no id) and changes nothing. Without a worker_id they act on the
+-- message whoever holds it.
+
+-- _delete_messages(queue_id, ids, worker_id)
+--   Deletes the messages (fenced by worker_id). Returns the ids deleted.
+CREATE FUNCTION @extschema@._delete_messages(p_queue_id bigint, p_ids bigint[], p_worker_id bigint)
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    RETURN QUERY
+    DELETE FROM @extschema@.pgqrs_messages m
+    WHERE m.queue_id = p_queue_id
+      AND m.id = ANY (p_ids)
+      AND (p_worker_id IS NULL OR m.worker_id = p_worker_id)
+    RETURNING m.id;
+END
+$$;
+
+-- delete(queue_name, msg_id, worker_id)
+--   Removes a processed message. Returns whether it was there (and, with a
+--   worker_id, leased to that worker). Writes pgqrs_messages.
+CREATE FUNCTION @extschema@.delete(
+    queue_name text,
+    msg_id bigint,
+    worker_id bigint DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- DELETE is a reserved word, so the arguments cannot be qualified with the
+    -- function name here; no column is in scope to clash with them.
+    RETURN EXISTS (
+        SELECT FROM @extschema@._delete_messages(
+            (@extschema@._queue(queue_name)).id, ARRAY[msg_id], worker_id));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.delete(text, bigint, bigint) IS
+    'delete a processed message; false if it is not there (or not leased to worker_id)';
+
+-- delete_batch(queue_name, msg_ids, worker_id)
+--   Removes many messages. Returns the ids actually removed. Writes
+--   pgqrs_messages.
+CREATE FUNCTION @extschema@.delete_batch(
+    queue_name text,
+    msg_ids bigint[],
+    worker_id bigint DEFAULT NULL)
+RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._check_ids('msg_ids', delete_batch.msg_ids);
+    RETURN QUERY
+    SELECT * FROM @extschema@._delete_messages(
+        (@extschema@._queue(delete_batch.queue_name)).id, delete_batch.msg_ids, delete_batch.worker_id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.delete_batch(text, bigint[], bigint) IS
+    'delete many messages; returns the ids actually deleted';
+
+-- archive(queue_name, msg_id, worker_id)
+--   Moves a processed message to pgqrs_archive, stamping archived_at and the
+--   processing duration. Returns whether it moved. Writes pgqrs_messages and
+--   pgqrs_archive.
+CREATE FUNCTION @extschema@.archive(
+    queue_name text,
+    msg_id bigint,
+    worker_id bigint DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN EXISTS (
+        SELECT FROM @extschema@._move_to_archive(
+            (@extschema@._queue(archive.queue_name)).id, ARRAY[archive.msg_id], archive.worker_id, false));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.archive(text, bigint, bigint) IS
+    'move a processed message to the archive; false if it is not there (or not leased to worker_id)';
+
+-- archive_batch(queue_name, msg_ids, worker_id)
+--   Moves many messages to the archive. Returns the ids actually moved.
+CREATE FUNCTION @extschema@.archive_batch(
+    queue_name text,
+    msg_ids bigint[],
+    worker_id bigint DEFAULT NULL)
+RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._check_ids('msg_ids', archive_batch.msg_ids);
+    RETURN QUERY
+    SELECT * FROM @extschema@._move_to_archive(
+        (@extschema@._queue(archive_batch.queue_name)).id, archive_batch.msg_ids, archive_batch.worker_id, false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.archive_batch(text, bigint[], bigint) IS
+    'move many messages to the archive; returns the ids actually moved';
+
+-- extend_visibility(queue_name, msg_id, seconds, worker_id)
+--   Sets the message's visibility time to now + seconds: a longer lease for a
+--   slow job, or a new delay for a waiting message. Returns the new vt, or
+--   NULL when the message is not there (or not leased to worker_id).
+CREATE FUNCTION @extschema@.extend_visibility(
+    queue_name text,
+    msg_id bigint,
+    seconds integer,
+    worker_id bigint DEFAULT NULL)
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queue_id bigint;
+    v_vt timestamptz;
+BEGIN
+    PERFORM @extschema@._check_seconds('seconds', extend_visibility.seconds);
+    v_queue_id := (@extschema@._queue(extend_visibility.queue_name)).id;
+    UPDATE @extschema@.pgqrs_messages m
+    SET vt = clock_timestamp() + extend_visibility.seconds * interval '1 second'
+    WHERE m.queue_id = v_queue_id
+      AND m.id = extend_visibility.msg_id
+      AND (extend_visibility.worker_id IS NULL OR m.worker_id = extend_visibility.worker_id)
+    RETURNING m.vt INTO v_vt;
+    RETURN v_vt;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.extend_visibility(text, bigint, integer, bigint) IS
+    'set a message''s visibility to now + seconds; returns the new vt, NULL if not there (or not leased to worker_id)';
+
+-- release(queue_name, msg_id, delay_seconds, worker_id)
+--   Gives a leased message back (a negative acknowledgement): visible again
+--   after delay_seconds, no longer held by any worker. A message that used up
+--   its queue's max_attempts goes to the dead letters instead. Returns false
+--   when the message is not leased (or not to worker_id).
+CREATE FUNCTION @extschema@.release(
+    queue_name text,
+    msg_id bigint,
+    delay_seconds integer DEFAULT 0,
+    worker_id bigint DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queue @extschema@.pgqrs_queues;
+    v_read_ct integer;
+BEGIN
+    PERFORM @extschema@._check_seconds('delay_seconds', release.delay_seconds);
+    v_queue := @extschema@._queue(release.queue_name);
+    SELECT m.read_ct INTO v_read_ct
+    FROM @extschema@.pgqrs_messages m
+    WHERE m.queue_id = v_queue.id
+      AND m.id = release.msg_id
+      AND m.dequeued_at IS NOT NULL
+      AND (release.worker_id IS NULL OR m.worker_id = release.worker_id)
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    IF v_read_ct >= v_queue.max_attempts THEN
+        PERFORM @extschema@._move_to_archive(v_queue.id, ARRAY[release.msg_id], NULL, true);
+        RETURN true;
+    END IF;
+    UPDATE @extschema@.pgqrs_messages m
+    SET vt = clock_timestamp() + release.delay_seconds * interval '1 second',
+        dequeued_at = NULL,
+        worker_id = NULL
+    WHERE m.queue_id = v_queue.id AND m.id = release.msg_id;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.release(text, bigint, integer, bigint) IS
+    'give a leased message back, visible after delay_seconds (dead-lettered if it used up max_attempts)';

@@ -1,0 +1,13 @@
+-- pg_dump keeps the queues, workers, messages and archive, and the sequences
+-- continue after a restore. One statement per object: several calls in one
+-- statement fail with "tuple already updated by self".
+-- The direct (non-extension) install skips the lines between the markers.
+-- pgqrs:extension-only:begin
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_queues', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_queues_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_workers', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_workers_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_messages_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_archive', '');
+-- pgqrs:extension-only:end

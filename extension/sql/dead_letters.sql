@@ -1,0 +1,66 @@
+-- Dead letters: messages delivered max_attempts times without being
+-- acknowledged. They rest in pgqrs_archive with dead_lettered = true, are never
+-- delivered again on their own, and can be listed and replayed.
+
+-- dead_letters(queue_name, qty)
+--   The queue's dead letters, oldest first, at most qty of them. Reads
+--   pgqrs_archive.
+CREATE FUNCTION @extschema@.dead_letters(
+    queue_name text,
+    qty integer DEFAULT 100)
+RETURNS SETOF @extschema@.pgqrs_archive
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queue_id bigint;
+BEGIN
+    PERFORM @extschema@._check_count('qty', dead_letters.qty);
+    v_queue_id := (@extschema@._queue(dead_letters.queue_name)).id;
+    RETURN QUERY
+    SELECT a.*
+    FROM @extschema@.pgqrs_archive a
+    WHERE a.queue_id = v_queue_id AND a.dead_lettered
+    ORDER BY a.id
+    LIMIT dead_letters.qty;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.dead_letters(text, integer) IS
+    'list a queue''s dead letters, oldest first';
+
+-- replay_dead_letters(queue_name, msg_ids)
+--   Moves dead letters back into the queue (all of them when msg_ids is NULL),
+--   visible at once, with their ids and payloads and a fresh read_ct of 0.
+--   Returns the ids replayed. Writes pgqrs_archive and pgqrs_messages.
+CREATE FUNCTION @extschema@.replay_dead_letters(
+    queue_name text,
+    msg_ids bigint[] DEFAULT NULL)
+RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_now timestamptz := clock_timestamp();
+    v_queue_id bigint;
+BEGIN
+    IF replay_dead_letters.msg_ids IS NOT NULL THEN
+        PERFORM @extschema@._check_ids('msg_ids', replay_dead_letters.msg_ids);
+    END IF;
+    v_queue_id := (@extschema@._queue(replay_dead_letters.queue_name)).id;
+    RETURN QUERY
+    WITH revived AS (
+        DELETE FROM @extschema@.pgqrs_archive a
+        WHERE a.queue_id = v_queue_id
+          AND a.dead_lettered
+          AND (replay_dead_letters.msg_ids IS NULL OR a.id = ANY (replay_dead_letters.msg_ids))
+        RETURNING a.id, a.payload, a.enqueued_at
+    )
+    INSERT INTO @extschema@.pgqrs_messages AS m (id, queue_id, payload, enqueued_at, vt)
+    SELECT r.id, v_queue_id, r.payload, r.enqueued_at, v_now
+    FROM revived r
+    ORDER BY r.id
+    RETURNING m.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.replay_dead_letters(text, bigint[]) IS
+    'move dead letters (all, or the given ids) back into the queue with read_ct 0; returns their ids';

@@ -1,0 +1,101 @@
+-- Consuming.
+
+-- _bury_exhausted(queue, qty, now)
+--   Among the next qty visible messages (oldest first, skipping those locked
+--   by other sessions), moves the ones that used up the queue's max_attempts
+--   to the archive as dead letters. Returns how many. Only for queues with a
+--   delivery limit.
+CREATE FUNCTION @extschema@._bury_exhausted(
+    p_queue @extschema@.pgqrs_queues, p_qty integer, p_now timestamptz)
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_ids bigint[];
+BEGIN
+    SELECT array_agg(c.id) FILTER (WHERE c.read_ct >= p_queue.max_attempts) INTO v_ids
+    FROM (
+        SELECT m.id, m.read_ct
+        FROM @extschema@.pgqrs_messages m
+        WHERE m.queue_id = p_queue.id AND m.vt <= p_now
+        ORDER BY m.id
+        LIMIT p_qty
+        FOR UPDATE SKIP LOCKED
+    ) c;
+    IF v_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM @extschema@._move_to_archive(p_queue.id, v_ids, NULL, true);
+    RETURN cardinality(v_ids);
+END
+$$;
+
+-- dequeue(queue_name, qty, vt_seconds, worker_id)
+--   Leases up to qty visible messages, oldest first, skipping rows other
+--   sessions have locked. Each stays invisible for vt_seconds, its read_ct
+--   grows by one and it records worker_id. A message whose lease runs out is
+--   delivered again; one that has been delivered max_attempts times is moved
+--   to the dead letters instead. A worker_id must belong to an active worker
+--   of this queue (PQ008, PQ009). Writes pgqrs_messages (and pgqrs_archive).
+CREATE FUNCTION @extschema@.dequeue(
+    queue_name text,
+    qty integer DEFAULT 1,
+    vt_seconds integer DEFAULT 30,
+    worker_id bigint DEFAULT NULL)
+RETURNS SETOF @extschema@.pgqrs_messages
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queue @extschema@.pgqrs_queues;
+    v_now timestamptz;
+    v_lease interval;
+    v_wanted integer;
+    v_buried integer := 0;
+    v_leased integer;
+BEGIN
+    PERFORM @extschema@._check_count('qty', dequeue.qty);
+    PERFORM @extschema@._check_seconds('vt_seconds', dequeue.vt_seconds);
+    v_queue := @extschema@._queue(dequeue.queue_name);
+    IF dequeue.worker_id IS NOT NULL THEN
+        PERFORM @extschema@._check_worker(dequeue.worker_id, v_queue);
+    END IF;
+    v_lease := dequeue.vt_seconds * interval '1 second';
+    v_wanted := dequeue.qty;
+
+    -- Without a delivery limit this loop runs once. With one, it runs again
+    -- while burying dead letters left it short of qty.
+    LOOP
+        v_now := clock_timestamp();
+        IF v_queue.max_attempts IS NOT NULL THEN
+            v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now);
+        END IF;
+
+        RETURN QUERY
+        WITH picked AS (
+            SELECT m.id
+            FROM @extschema@.pgqrs_messages m
+            WHERE m.queue_id = v_queue.id
+              AND m.vt <= v_now
+              AND (v_queue.max_attempts IS NULL OR m.read_ct < v_queue.max_attempts)
+            ORDER BY m.id
+            LIMIT v_wanted
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE @extschema@.pgqrs_messages m
+        SET vt = v_now + v_lease,
+            read_ct = m.read_ct + 1,
+            dequeued_at = v_now,
+            worker_id = dequeue.worker_id
+        FROM picked
+        WHERE m.queue_id = v_queue.id AND m.id = picked.id
+        RETURNING m.*;
+        GET DIAGNOSTICS v_leased = ROW_COUNT;
+
+        v_wanted := v_wanted - v_leased;
+        EXIT WHEN v_wanted = 0 OR v_buried = 0;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.dequeue(text, integer, integer, bigint) IS
+    'lease up to qty visible messages, oldest first, for vt_seconds (FOR UPDATE SKIP LOCKED)';

@@ -1,0 +1,92 @@
+-- Producing.
+
+-- _queue_for_enqueue(queue_name)
+--   The id of the queue to write to, looked up under the shared name lock so a
+--   concurrent drop_queue() either waits for this transaction or has already
+--   removed the queue (PQ001).
+CREATE FUNCTION @extschema@._queue_for_enqueue(p_queue_name text)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM @extschema@._lock_queue_name(p_queue_name, false);
+    RETURN (@extschema@._queue(p_queue_name)).id;
+END
+$$;
+
+-- enqueue(queue_name, payload, delay_seconds)
+--   Adds one message, visible after delay_seconds by the server clock.
+--   Returns its id. Writes pgqrs_messages.
+CREATE FUNCTION @extschema@.enqueue(
+    queue_name text,
+    payload jsonb,
+    delay_seconds integer DEFAULT 0)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_now timestamptz := clock_timestamp();
+    v_queue_id bigint;
+    v_id bigint;
+BEGIN
+    IF enqueue.payload IS NULL THEN
+        RAISE EXCEPTION 'payload must not be NULL' USING ERRCODE = 'PQ005';
+    END IF;
+    PERFORM @extschema@._check_seconds('delay_seconds', enqueue.delay_seconds);
+    v_queue_id := @extschema@._queue_for_enqueue(enqueue.queue_name);
+
+    INSERT INTO @extschema@.pgqrs_messages AS m (queue_id, payload, enqueued_at, vt)
+    VALUES (v_queue_id, enqueue.payload, v_now, v_now + enqueue.delay_seconds * interval '1 second')
+    RETURNING m.id INTO v_id;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.enqueue(text, jsonb, integer) IS
+    'add one message to a queue, visible after delay_seconds; returns its id';
+
+-- enqueue_batch(queue_name, payloads, delay_seconds)
+--   Adds one message per payload in one statement, all or nothing. Returns
+--   the ids in the order of the payloads. Writes pgqrs_messages.
+CREATE FUNCTION @extschema@.enqueue_batch(
+    queue_name text,
+    payloads jsonb[],
+    delay_seconds integer DEFAULT 0)
+RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_now timestamptz := clock_timestamp();
+    v_queue_id bigint;
+    v_null_at integer;
+BEGIN
+    IF enqueue_batch.payloads IS NULL THEN
+        RAISE EXCEPTION 'payloads must not be NULL' USING ERRCODE = 'PQ005';
+    END IF;
+    IF array_ndims(enqueue_batch.payloads) > 1 THEN
+        RAISE EXCEPTION 'payloads must be a one-dimensional array' USING ERRCODE = 'PQ005';
+    END IF;
+    IF cardinality(enqueue_batch.payloads) > @extschema@.max_batch_size() THEN
+        RAISE EXCEPTION 'payloads has % elements, more than the maximum of %',
+                cardinality(enqueue_batch.payloads), @extschema@.max_batch_size()
+            USING ERRCODE = 'PQ006', HINT = 'Split the work into several calls.';
+    END IF;
+    v_null_at := array_position(enqueue_batch.payloads, NULL);
+    IF v_null_at IS NOT NULL THEN
+        RAISE EXCEPTION 'payloads[%] is NULL', v_null_at USING ERRCODE = 'PQ005';
+    END IF;
+    PERFORM @extschema@._check_seconds('delay_seconds', enqueue_batch.delay_seconds);
+    v_queue_id := @extschema@._queue_for_enqueue(enqueue_batch.queue_name);
+
+    -- Ids are drawn after the sort, so they follow the payloads' order.
+    RETURN QUERY
+    INSERT INTO @extschema@.pgqrs_messages AS m (queue_id, payload, enqueued_at, vt)
+    SELECT v_queue_id, p.payload, v_now, v_now + enqueue_batch.delay_seconds * interval '1 second'
+    FROM unnest(enqueue_batch.payloads) WITH ORDINALITY AS p (payload, position)
+    ORDER BY p.position
+    RETURNING m.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.enqueue_batch(text, jsonb[], integer) IS
+    'add many messages in one statement, all or nothing; returns their ids in input order';

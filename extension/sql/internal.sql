@@ -1,0 +1,188 @@
+-- Internal helpers, shared by the public functions.
+--
+-- They are not SECURITY DEFINER and set no search_path of their own: they run
+-- inside the public functions, which pin it. EXECUTE on them is revoked from
+-- PUBLIC in grants.sql. Errors use pgqrs's own SQLSTATEs (class PQ), listed in
+-- the README:
+--   PQ001 queue not found      PQ004 invalid argument   PQ007 queue not empty
+--   PQ002 queue exists         PQ005 invalid payload    PQ008 worker not found
+--   PQ003 invalid queue name   PQ006 batch too large    PQ009 worker not active
+
+-- max_batch_size()
+--   The largest number of payloads, ids or messages one call takes or returns.
+CREATE FUNCTION @extschema@.max_batch_size()
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 10000 $$;
+COMMENT ON FUNCTION @extschema@.max_batch_size() IS
+    'largest number of payloads, ids or messages that one pgqrs call accepts (PQ006 above it)';
+
+-- _queue(name)
+--   The queue's row. Raises PQ001 when there is no such queue. Names are only
+--   ever compared with stored names, never spliced into SQL.
+CREATE FUNCTION @extschema@._queue(p_queue_name text)
+RETURNS @extschema@.pgqrs_queues
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    v_queue @extschema@.pgqrs_queues;
+BEGIN
+    SELECT q.* INTO v_queue
+    FROM @extschema@.pgqrs_queues q
+    WHERE q.queue_name = p_queue_name;
+    IF NOT FOUND THEN
+        PERFORM @extschema@._check_queue_name(p_queue_name);
+        RAISE EXCEPTION 'queue "%" does not exist', p_queue_name
+            USING ERRCODE = 'PQ001',
+                  HINT = 'Create it with create_queue(), or list queues in queue_metrics.';
+    END IF;
+    RETURN v_queue;
+END
+$$;
+
+-- _lock_queue_name(name, exclusive)
+--   A transaction-level advisory lock on the queue name. Enqueues take it
+--   shared before they look the queue up; drop_queue takes it exclusive. So a
+--   queue is never dropped under an enqueue in flight, and an enqueue that
+--   waited finds the queue gone instead of writing a message nobody can see.
+--   The first key ('pgqr') keeps these locks apart from an application's own.
+CREATE FUNCTION @extschema@._lock_queue_name(p_queue_name text, p_exclusive boolean)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF p_exclusive THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(1886482802, pg_catalog.hashtext(p_queue_name));
+    ELSE
+        PERFORM pg_catalog.pg_advisory_xact_lock_shared(1886482802, pg_catalog.hashtext(p_queue_name));
+    END IF;
+END
+$$;
+
+-- _check_queue_name(name)
+--   1 to 64 characters: letters, digits, '_', '-' and '.', not starting with
+--   '-' or '.'. Raises PQ003 otherwise.
+CREATE FUNCTION @extschema@._check_queue_name(p_queue_name text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_queue_name IS NULL THEN
+        RAISE EXCEPTION 'queue name must not be NULL' USING ERRCODE = 'PQ003';
+    END IF;
+    IF p_queue_name !~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$' THEN
+        RAISE EXCEPTION 'invalid queue name "%"', p_queue_name
+            USING ERRCODE = 'PQ003',
+                  DETAIL = 'A queue name has 1 to 64 characters: letters, digits, "_", "-" and ".", and starts with a letter, a digit or "_".';
+    END IF;
+END
+$$;
+
+-- _check_seconds(argument, value)
+--   A number of seconds: not NULL, not negative. Raises PQ004 otherwise.
+CREATE FUNCTION @extschema@._check_seconds(p_argument text, p_value integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_value IS NULL OR p_value < 0 THEN
+        RAISE EXCEPTION '% must be a number of seconds >= 0, got %', p_argument, coalesce(p_value::text, 'NULL')
+            USING ERRCODE = 'PQ004';
+    END IF;
+END
+$$;
+
+-- _check_count(argument, value)
+--   A number of items: at least 1 (PQ004), at most max_batch_size() (PQ006).
+CREATE FUNCTION @extschema@._check_count(p_argument text, p_value integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_value IS NULL OR p_value < 1 THEN
+        RAISE EXCEPTION '% must be at least 1, got %', p_argument, coalesce(p_value::text, 'NULL')
+            USING ERRCODE = 'PQ004';
+    END IF;
+    IF p_value > @extschema@.max_batch_size() THEN
+        RAISE EXCEPTION '% must be at most %, got %', p_argument, @extschema@.max_batch_size(), p_value
+            USING ERRCODE = 'PQ006',
+                  HINT = 'Split the work into several calls.';
+    END IF;
+END
+$$;
+
+-- _check_ids(argument, ids)
+--   An array of message ids: not NULL (PQ004), at most max_batch_size() (PQ006).
+CREATE FUNCTION @extschema@._check_ids(p_argument text, p_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_ids IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', p_argument USING ERRCODE = 'PQ004';
+    END IF;
+    IF pg_catalog.cardinality(p_ids) > @extschema@.max_batch_size() THEN
+        RAISE EXCEPTION '% has % elements, more than the maximum of %',
+                p_argument, pg_catalog.cardinality(p_ids), @extschema@.max_batch_size()
+            USING ERRCODE = 'PQ006',
+                  HINT = 'Split the work into several calls.';
+    END IF;
+END
+$$;
+
+-- _check_worker(worker_id, queue)
+--   The worker exists (PQ008), belongs to the queue (PQ008) and is active
+--   (PQ009): a worker that was reaped as dead must register again.
+CREATE FUNCTION @extschema@._check_worker(p_worker_id bigint, p_queue @extschema@.pgqrs_queues)
+RETURNS void
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    v_worker @extschema@.pgqrs_workers;
+BEGIN
+    SELECT w.* INTO v_worker FROM @extschema@.pgqrs_workers w WHERE w.id = p_worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % does not exist', p_worker_id USING ERRCODE = 'PQ008';
+    END IF;
+    -- (p_queue IS NOT NULL would be false: a row with any NULL field is not "not null".)
+    IF p_queue.id IS NOT NULL AND v_worker.queue_id <> p_queue.id THEN
+        RAISE EXCEPTION 'worker % is not registered for queue "%"', p_worker_id, p_queue.queue_name
+            USING ERRCODE = 'PQ008';
+    END IF;
+    IF v_worker.status <> 'active' THEN
+        RAISE EXCEPTION 'worker % is %, not active', p_worker_id, v_worker.status
+            USING ERRCODE = 'PQ009',
+                  HINT = 'Register the worker again with register_worker().';
+    END IF;
+END
+$$;
+
+-- _move_to_archive(queue_id, ids, worker_id, dead_lettered)
+--   Moves messages from pgqrs_messages to pgqrs_archive in one statement,
+--   stamping archived_at and processing_duration. With a worker_id, only the
+--   messages leased to that worker move. Returns the ids moved.
+CREATE FUNCTION @extschema@._move_to_archive(
+    p_queue_id bigint, p_ids bigint[], p_worker_id bigint, p_dead_lettered boolean)
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+    RETURN QUERY
+    WITH moved AS (
+        DELETE FROM @extschema@.pgqrs_messages m
+        WHERE m.queue_id = p_queue_id
+          AND m.id = ANY (p_ids)
+          AND (p_worker_id IS NULL OR m.worker_id = p_worker_id)
+        RETURNING m.*
+    )
+    INSERT INTO @extschema@.pgqrs_archive AS a
+        (id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at, worker_id,
+         archived_at, processing_duration, dead_lettered)
+    SELECT m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at, m.worker_id,
+           v_now, v_now - m.dequeued_at, p_dead_lettered
+    FROM moved m
+    RETURNING a.id;
+END
+$$;

@@ -1,0 +1,99 @@
+-- Observing: queue_metrics, worker_health, metrics(), metrics_all(), version().
+
+-- queue_metrics: one row per queue, read at statement_timestamp().
+--   ready             visible now
+--   in_flight         leased, lease not yet run out
+--   delayed           not visible yet and not leased (enqueued with a delay, or released with one)
+--   archived          in the archive, dead letters not counted
+--   dead_lettered     dead letters waiting in the archive
+--   oldest_ready_age  how long ago the oldest ready message was enqueued
+CREATE VIEW @extschema@.queue_metrics AS
+SELECT q.queue_name,
+       m.ready,
+       m.in_flight,
+       m.delayed,
+       a.archived,
+       a.dead_lettered,
+       statement_timestamp() - m.oldest_ready_at AS oldest_ready_age,
+       statement_timestamp() AS measured_at
+FROM @extschema@.pgqrs_queues q
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE m.vt <= statement_timestamp()) AS ready,
+           count(*) FILTER (WHERE m.vt > statement_timestamp() AND m.dequeued_at IS NOT NULL) AS in_flight,
+           count(*) FILTER (WHERE m.vt > statement_timestamp() AND m.dequeued_at IS NULL) AS delayed,
+           min(m.enqueued_at) FILTER (WHERE m.vt <= statement_timestamp()) AS oldest_ready_at
+    FROM @extschema@.pgqrs_messages m
+    WHERE m.queue_id = q.id
+) m
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE NOT a.dead_lettered) AS archived,
+           count(*) FILTER (WHERE a.dead_lettered) AS dead_lettered
+    FROM @extschema@.pgqrs_archive a
+    WHERE a.queue_id = q.id
+) a;
+COMMENT ON VIEW @extschema@.queue_metrics IS
+    'per queue: messages ready, in flight, delayed, archived, dead-lettered, age of the oldest ready message';
+
+-- worker_health: one row per worker.
+--   messages_held  messages leased to the worker whose lease has not run out
+CREATE VIEW @extschema@.worker_health AS
+SELECT w.id AS worker_id,
+       q.queue_name,
+       w.hostname,
+       w.port,
+       w.status,
+       w.started_at,
+       w.heartbeat_at,
+       statement_timestamp() - w.heartbeat_at AS heartbeat_age,
+       w.stopped_at,
+       coalesce(h.messages_held, 0) AS messages_held
+FROM @extschema@.pgqrs_workers w
+JOIN @extschema@.pgqrs_queues q ON q.id = w.queue_id
+LEFT JOIN (
+    SELECT m.worker_id, count(*) AS messages_held
+    FROM @extschema@.pgqrs_messages m
+    WHERE m.worker_id IS NOT NULL AND m.vt > statement_timestamp()
+    GROUP BY m.worker_id
+) h ON h.worker_id = w.id;
+COMMENT ON VIEW @extschema@.worker_health IS
+    'per worker: queue, status, last heartbeat and its age, messages held';
+
+-- metrics(queue_name)
+--   The queue's row of queue_metrics (PQ001 for an unknown queue).
+CREATE FUNCTION @extschema@.metrics(queue_name text)
+RETURNS @extschema@.queue_metrics
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_row @extschema@.queue_metrics;
+BEGIN
+    PERFORM @extschema@._queue(metrics.queue_name);
+    SELECT qm.* INTO v_row FROM @extschema@.queue_metrics qm WHERE qm.queue_name = metrics.queue_name;
+    RETURN v_row;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.metrics(text) IS
+    'one queue''s row of queue_metrics';
+
+-- metrics_all()
+--   Every queue's row of queue_metrics, by name.
+CREATE FUNCTION @extschema@.metrics_all()
+RETURNS SETOF @extschema@.queue_metrics
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT qm.* FROM @extschema@.queue_metrics qm ORDER BY qm.queue_name;
+$$;
+COMMENT ON FUNCTION @extschema@.metrics_all() IS
+    'every queue''s row of queue_metrics, ordered by name';
+
+-- version()
+--   The version of the installed SQL (also right for a direct install, where
+--   there is no pg_extension row).
+CREATE FUNCTION @extschema@.version()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT '@PGQRS_VERSION@'::text $$;
+COMMENT ON FUNCTION @extschema@.version() IS
+    'the installed pgqrs version';

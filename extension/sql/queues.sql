@@ -1,0 +1,118 @@
+-- Queue lifecycle.
+
+-- create_queue(queue_name, max_attempts, if_not_exists)
+--   Creates a queue and returns its id. An existing name raises PQ002, or with
+--   if_not_exists returns the existing queue's id (its settings unchanged).
+--   max_attempts: deliveries after which a message is dead-lettered (NULL: no
+--   limit). Writes pgqrs_queues.
+CREATE FUNCTION @extschema@.create_queue(
+    queue_name text,
+    max_attempts integer DEFAULT NULL,
+    if_not_exists boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    PERFORM @extschema@._check_queue_name(create_queue.queue_name);
+    IF create_queue.max_attempts < 1 THEN
+        RAISE EXCEPTION 'max_attempts must be at least 1 (or NULL for no limit), got %', create_queue.max_attempts
+            USING ERRCODE = 'PQ004';
+    END IF;
+
+    -- ON CONFLICT waits for a concurrent create of the same name to finish.
+    INSERT INTO @extschema@.pgqrs_queues AS q (queue_name, max_attempts)
+    VALUES (create_queue.queue_name, create_queue.max_attempts)
+    ON CONFLICT ON CONSTRAINT pgqrs_queues_queue_name_key DO NOTHING
+    RETURNING q.id INTO v_id;
+    IF v_id IS NOT NULL THEN
+        RETURN v_id;
+    END IF;
+
+    IF NOT coalesce(create_queue.if_not_exists, false) THEN
+        RAISE EXCEPTION 'queue "%" already exists', create_queue.queue_name
+            USING ERRCODE = 'PQ002',
+                  HINT = 'Pass if_not_exists => true to reuse it.';
+    END IF;
+    RETURN (@extschema@._queue(create_queue.queue_name)).id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.create_queue(text, integer, boolean) IS
+    'create a queue; returns its id (PQ002 if it exists, unless if_not_exists)';
+
+-- drop_queue(queue_name, force, if_exists)
+--   Removes a queue. Without force it refuses (PQ007) while the queue holds
+--   messages, archived messages or active workers; with force it deletes them
+--   too. An unknown queue raises PQ001, or with if_exists returns false.
+--   Writes every table.
+CREATE FUNCTION @extschema@.drop_queue(
+    queue_name text,
+    force boolean DEFAULT false,
+    if_exists boolean DEFAULT false)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queue @extschema@.pgqrs_queues;
+    v_messages bigint;
+    v_archived bigint;
+    v_workers bigint;
+BEGIN
+    PERFORM @extschema@._lock_queue_name(drop_queue.queue_name, true);
+    SELECT q.* INTO v_queue
+    FROM @extschema@.pgqrs_queues q
+    WHERE q.queue_name = drop_queue.queue_name
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        IF coalesce(drop_queue.if_exists, false) THEN
+            RETURN false;
+        END IF;
+        PERFORM @extschema@._queue(drop_queue.queue_name);
+    END IF;
+
+    IF NOT coalesce(drop_queue.force, false) THEN
+        SELECT count(*) INTO v_messages FROM @extschema@.pgqrs_messages m WHERE m.queue_id = v_queue.id;
+        SELECT count(*) INTO v_archived FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
+        SELECT count(*) INTO v_workers FROM @extschema@.pgqrs_workers w
+        WHERE w.queue_id = v_queue.id AND w.status = 'active';
+        IF v_messages + v_archived + v_workers > 0 THEN
+            RAISE EXCEPTION 'queue "%" is not empty', drop_queue.queue_name
+                USING ERRCODE = 'PQ007',
+                      DETAIL = format('It holds %s messages, %s archived messages and %s active workers.',
+                                      v_messages, v_archived, v_workers),
+                      HINT = 'Pass force => true to drop it with everything it holds.';
+        END IF;
+    END IF;
+
+    DELETE FROM @extschema@.pgqrs_messages m WHERE m.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_workers w WHERE w.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_queues q WHERE q.id = v_queue.id;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.drop_queue(text, boolean, boolean) IS
+    'remove a queue; refuses (PQ007) while it holds messages, archive or active workers, unless force';
+
+-- purge_queue(queue_name)
+--   Deletes every message of the queue, leased or not (not the archive).
+--   Returns how many. Writes pgqrs_messages.
+CREATE FUNCTION @extschema@.purge_queue(queue_name text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queue @extschema@.pgqrs_queues := @extschema@._queue(purge_queue.queue_name);
+    v_count bigint;
+BEGIN
+    DELETE FROM @extschema@.pgqrs_messages m WHERE m.queue_id = v_queue.id;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.purge_queue(text) IS
+    'delete all messages of a queue (not its archive); returns how many';

@@ -1,0 +1,80 @@
+-- Storage.
+--
+-- One table holds the messages of every queue. Its primary key is (queue_id, id)
+-- and every statement filters on queue_id, so a dequeue reads only its own
+-- queue's rows however large the others grow. vt, read_ct and worker_id are in
+-- no index, so a lease is a HOT update.
+--
+-- pgqrs_messages and pgqrs_archive carry no foreign key to pgqrs_queues: the
+-- key check would take a FOR KEY SHARE lock on the queue row for every insert,
+-- one MultiXact per concurrent enqueue. drop_queue() keeps the integrity
+-- instead: it refuses to drop a queue that still holds rows and waits for
+-- enqueues in flight (see _lock_queue_name()).
+
+CREATE TABLE @extschema@.pgqrs_queues (
+    id           bigserial PRIMARY KEY,
+    queue_name   text NOT NULL CONSTRAINT pgqrs_queues_queue_name_key UNIQUE,
+    max_attempts integer CHECK (max_attempts >= 1),
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.pgqrs_queues IS
+    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit)';
+
+CREATE TABLE @extschema@.pgqrs_workers (
+    id           bigserial PRIMARY KEY,
+    queue_id     bigint NOT NULL REFERENCES @extschema@.pgqrs_queues (id),
+    hostname     text NOT NULL,
+    port         integer,
+    status       text NOT NULL DEFAULT 'active'
+                 CHECK (status IN ('active', 'stopped', 'dead')),
+    started_at   timestamptz NOT NULL,
+    heartbeat_at timestamptz NOT NULL,
+    stopped_at   timestamptz
+);
+CREATE INDEX pgqrs_workers_queue_id_idx ON @extschema@.pgqrs_workers (queue_id);
+COMMENT ON TABLE @extschema@.pgqrs_workers IS
+    'pgqrs consumer and producer processes: active, stopped (by stop_worker) or dead (by reap_workers)';
+
+-- fillfactor leaves room on each page for the new row version of a lease.
+CREATE TABLE @extschema@.pgqrs_messages (
+    id          bigserial,
+    queue_id    bigint NOT NULL,
+    payload     jsonb NOT NULL,
+    enqueued_at timestamptz NOT NULL,
+    vt          timestamptz NOT NULL,
+    read_ct     integer NOT NULL DEFAULT 0,
+    dequeued_at timestamptz,
+    worker_id   bigint,
+    PRIMARY KEY (queue_id, id)
+) WITH (fillfactor = 80);
+COMMENT ON TABLE @extschema@.pgqrs_messages IS
+    'pgqrs messages of all queues; visible when vt <= now(), leased while dequeued_at is set and vt is in the future';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.vt IS
+    'visibility time: the message is not delivered before it';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.read_ct IS
+    'number of deliveries so far';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.worker_id IS
+    'the worker that holds or last held the lease (NULL when leased anonymously or released)';
+
+CREATE TABLE @extschema@.pgqrs_archive (
+    id                  bigint NOT NULL,
+    queue_id            bigint NOT NULL,
+    payload             jsonb NOT NULL,
+    enqueued_at         timestamptz NOT NULL,
+    vt                  timestamptz NOT NULL,
+    read_ct             integer NOT NULL,
+    dequeued_at         timestamptz,
+    worker_id           bigint,
+    archived_at         timestamptz NOT NULL,
+    processing_duration interval,
+    dead_lettered       boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (queue_id, id)
+);
+CREATE INDEX pgqrs_archive_archived_at_idx
+    ON @extschema@.pgqrs_archive (queue_id, archived_at);
+CREATE INDEX pgqrs_archive_dead_letters_idx
+    ON @extschema@.pgqrs_archive (queue_id, id) WHERE dead_lettered;
+COMMENT ON TABLE @extschema@.pgqrs_archive IS
+    'pgqrs processed messages (archive) and dead letters (dead_lettered = true)';
+COMMENT ON COLUMN @extschema@.pgqrs_archive.processing_duration IS
+    'archived_at minus dequeued_at: how long the last delivery took to finish';

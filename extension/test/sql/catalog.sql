@@ -1,0 +1,43 @@
+-- What the install script leaves in the catalog.
+\set VERBOSITY terse
+
+-- Tables and sequences are registered for pg_dump.
+SELECT c::regclass::text AS dumped FROM pg_extension, unnest(extconfig) c WHERE extname = 'pgqrs' ORDER BY 1;
+
+-- Every public function: SECURITY DEFINER, search_path pinned, a comment,
+-- no EXECUTE for PUBLIC.
+SELECT p.oid::regprocedure AS function, p.prosecdef, p.proconfig,
+       obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented
+FROM pg_proc p
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgqrs'
+WHERE p.proname NOT LIKE '\_%'
+  AND NOT (p.prosecdef AND p.proconfig = '{"search_path=pg_catalog, pg_temp"}'
+           AND obj_description(p.oid, 'pg_proc') IS NOT NULL)
+  AND p.proname NOT IN ('version', 'max_batch_size');
+SELECT p.oid::regprocedure AS executable_by_public
+FROM pg_proc p
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgqrs'
+WHERE has_function_privilege('public', p.oid, 'EXECUTE');
+
+-- The public API with its argument names, as the contract gives them.
+SELECT p.proname, pg_get_function_arguments(p.oid) AS arguments, pg_get_function_result(p.oid) AS result
+FROM pg_proc p
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgqrs'
+WHERE p.proname NOT LIKE '\_%'
+ORDER BY p.proname;
+
+-- No index covers vt, read_ct or worker_id, so a lease is a HOT update.
+SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid) LIKE ANY
+       (ARRAY['%vt%', '%read_ct%', '%worker_id%']) AS blocks_hot
+FROM pg_index WHERE indrelid = 'pgqrs.pgqrs_messages'::regclass;
+
+-- DROP EXTENSION removes everything but the cluster-wide roles.
+DROP EXTENSION pgqrs;
+SELECT count(*) AS leftovers FROM pg_namespace WHERE nspname = 'pgqrs'
+  AND EXISTS (SELECT FROM pg_class WHERE relnamespace = pg_namespace.oid);
+CREATE EXTENSION pgqrs;
+SELECT pgqrs.create_queue('after_reinstall') > 0 AS works;
+SELECT pgqrs.drop_queue('after_reinstall');
