@@ -1,0 +1,36 @@
+"""The README's examples run as tests, so they cannot drift from the code."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def blocks(section: str, language: str) -> list[str]:
+    """The fenced code blocks of one language in one `## ` section of the README."""
+    text = README.read_text()
+    start = text.index(f"\n## {section}\n")
+    end = text.find("\n## ", start + 1)
+    body = text[start: end if end != -1 else None]
+    return re.findall(rf"```{language}\n(.*?)```", body, flags=re.S)
+
+
+def test_sql_quick_start_runs_in_psql_as_described(dsn, pg_bin):
+    sql = blocks("SQL quick start", "sql")
+    assert len(sql) == 2
+    result = subprocess.run([pg_bin / "psql", "-X", "-v", "ON_ERROR_STOP=1", dsn],
+                            input="\n".join(sql), text=True, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    # "enqueue returns the message's id (1 in a new database)", then archive returns true.
+    assert re.search(r"archive \n-+\n t\n", result.stdout)
+    with psycopg.connect(dsn) as conn:
+        metrics = conn.execute(
+            "SELECT ready, in_flight, archived FROM pgqrs.queue_metrics WHERE queue_name = 'emails'").fetchone()
+        workers = conn.execute("SELECT status FROM pgqrs.worker_health").fetchall()
+    assert metrics == (0, 0, 1)
+    assert workers == [("stopped",)]
