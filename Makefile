@@ -4,6 +4,7 @@
 #   make install         put the extension into the server's extension directory
 #   make installcheck    pg_regress and isolation tests against a running server
 #   make test            everything, on a throwaway server (see tools/test.sh)
+#   make bench           pgqrs, pgmq and plain SQL side by side (see bench/bench.py)
 #   make checkver        META.json and the control file agree on the version
 
 EXTENSION  = pgqrs
@@ -26,7 +27,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 # `make test` installs what it needs itself, so it must work without PGXS.
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
-else ifeq ($(filter test demo,$(MAKECMDGOALS)),)
+else ifeq ($(filter test demo bench,$(MAKECMDGOALS)),)
 $(error PGXS not found: install postgresql-server-dev-15, or set PG_CONFIG)
 endif
 
@@ -49,3 +50,7 @@ checkver:
 .PHONY: test
 test:
 	tools/test.sh
+
+.PHONY: bench
+bench:
+	bench/run.sh $(BENCH_ARGS)

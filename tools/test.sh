@@ -7,45 +7,16 @@
 # refuses to run as root. As another user: expects all that in place already.
 #
 #   1. pg_regress and isolation tests (make installcheck) on a cluster started here
-#   2. the Python tests (pytest), whose set-up starts its own server
+#   2. a smoke run of the benchmark (seconds; it checks that it runs, never a speed)
+#   3. the Python tests (pytest), whose set-up starts its own server
 #
 # Every server is stopped at the end, also when a test fails.
 set -euo pipefail
-
-repo=$(cd "$(dirname "$0")/.." && pwd)
-PG_VERSION=${PG_VERSION:-15}
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_VERSION/bin}
-VENV=${PGQRS_VENV:-/opt/pgqrs-venv}
-TEST_USER=${PGQRS_TEST_USER:-postgres}
-export PATH="$PG_BIN:$PATH"
+source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
-    missing=()
-    for pkg in "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION" pgbouncer python3-venv make; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "== installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-
-    echo "== installing the extension"
-    make -C "$repo" -s install PG_CONFIG="$PG_BIN/pg_config"
-
-    echo "== installing the Python package into $VENV"
-    [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "$repo/python[test]"
-
-    # The test user must be able to read the checkout; work on a copy if not.
-    src=$repo
-    if ! runuser -u "$TEST_USER" -- test -r "$repo/Makefile"; then
-        src=$(mktemp -d /tmp/pgqrs-src.XXXXXX)
-        cp -a "$repo/." "$src/"
-        chown -R "$TEST_USER" "$src"
-    fi
-    exec runuser -u "$TEST_USER" -- env PG_VERSION="$PG_VERSION" PG_BIN="$PG_BIN" PGQRS_VENV="$VENV" \
-        bash "$src/tools/test.sh"
+    prepare_as_root "$repo/python[test]" pgmq matplotlib
+    rerun_as_user tools/test.sh
 fi
 
 work=$(mktemp -d /tmp/pgqrs-test.XXXXXX)
@@ -68,6 +39,9 @@ if ! make -C "$repo" -s installcheck PG_CONFIG="$PG_BIN/pg_config" TEST_OUTPUT="
     cat "$work"/results/*/regression.diffs 2>/dev/null || true
     failed=1
 fi
+
+echo "== benchmark smoke run"
+"$VENV/bin/python" "$repo/bench/bench.py" --smoke --pg-bin "$PG_BIN" --out "$work/bench" || failed=1
 
 echo "== Python tests (pytest)"
 cd "$work"

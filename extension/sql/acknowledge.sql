@@ -6,25 +6,11 @@
 -- (or NULL, or no id) and changes nothing. Without a worker_id they act on the
 -- message whoever holds it.
 
--- _delete_messages(queue_id, ids, worker_id)
---   Deletes the messages (fenced by worker_id). Returns the ids deleted.
-CREATE FUNCTION @extschema@._delete_messages(p_queue_id bigint, p_ids bigint[], p_worker_id bigint)
-RETURNS SETOF bigint
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    RETURN QUERY
-    DELETE FROM @extschema@.pgqrs_messages m
-    WHERE m.queue_id = p_queue_id
-      AND m.id = ANY (p_ids)
-      AND (p_worker_id IS NULL OR m.worker_id = p_worker_id)
-    RETURNING m.id;
-END
-$$;
-
 -- delete(queue_name, msg_id, worker_id)
 --   Removes a processed message. Returns whether it was there (and, with a
 --   worker_id, leased to that worker). Writes pgqrs_messages.
+--   One statement on the hot path; the queue is looked up again only to tell
+--   an unknown queue (PQ001) from a message that is not there.
 CREATE FUNCTION @extschema@.delete(
     queue_name text,
     msg_id bigint,
@@ -33,12 +19,19 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+-- DELETE is a reserved word, so the arguments cannot be qualified with the
+-- function's name: they win over columns here, and columns are qualified.
+#variable_conflict use_variable
 BEGIN
-    -- DELETE is a reserved word, so the arguments cannot be qualified with the
-    -- function name here; no column is in scope to clash with them.
-    RETURN EXISTS (
-        SELECT FROM @extschema@._delete_messages(
-            (@extschema@._queue(queue_name)).id, ARRAY[msg_id], worker_id));
+    DELETE FROM @extschema@.pgqrs_messages m
+    WHERE m.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
+      AND m.id = msg_id
+      AND (worker_id IS NULL OR m.worker_id = worker_id);
+    IF FOUND THEN
+        RETURN true;
+    END IF;
+    PERFORM @extschema@._queue(queue_name);
+    RETURN false;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.delete(text, bigint, bigint) IS
@@ -55,11 +48,16 @@ RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_queue_id bigint := (@extschema@._queue(delete_batch.queue_name)).id;
 BEGIN
     PERFORM @extschema@._check_ids('msg_ids', delete_batch.msg_ids);
     RETURN QUERY
-    SELECT * FROM @extschema@._delete_messages(
-        (@extschema@._queue(delete_batch.queue_name)).id, delete_batch.msg_ids, delete_batch.worker_id);
+    DELETE FROM @extschema@.pgqrs_messages m
+    WHERE m.queue_id = v_queue_id
+      AND m.id = ANY (delete_batch.msg_ids)
+      AND (delete_batch.worker_id IS NULL OR m.worker_id = delete_batch.worker_id)
+    RETURNING m.id;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.delete_batch(text, bigint[], bigint) IS

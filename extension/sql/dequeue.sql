@@ -54,8 +54,12 @@ DECLARE
     v_buried integer := 0;
     v_leased integer;
 BEGIN
-    PERFORM @extschema@._check_count('qty', dequeue.qty);
-    PERFORM @extschema@._check_seconds('vt_seconds', dequeue.vt_seconds);
+    -- Tested inline: the helpers, called only to raise, cost a call each.
+    IF dequeue.qty IS NULL OR dequeue.qty NOT BETWEEN 1 AND @extschema@.max_batch_size()
+       OR dequeue.vt_seconds IS NULL OR dequeue.vt_seconds < 0 THEN
+        PERFORM @extschema@._check_count('qty', dequeue.qty);
+        PERFORM @extschema@._check_seconds('vt_seconds', dequeue.vt_seconds);
+    END IF;
     v_queue := @extschema@._queue(dequeue.queue_name);
     IF dequeue.worker_id IS NOT NULL THEN
         PERFORM @extschema@._check_worker(dequeue.worker_id, v_queue);

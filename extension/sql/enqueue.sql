@@ -33,7 +33,9 @@ BEGIN
     IF enqueue.payload IS NULL THEN
         RAISE EXCEPTION 'payload must not be NULL' USING ERRCODE = 'PQ005';
     END IF;
-    PERFORM @extschema@._check_seconds('delay_seconds', enqueue.delay_seconds);
+    IF enqueue.delay_seconds IS NULL OR enqueue.delay_seconds < 0 THEN
+        PERFORM @extschema@._check_seconds('delay_seconds', enqueue.delay_seconds);
+    END IF;
     v_queue_id := @extschema@._queue_for_enqueue(enqueue.queue_name);
 
     INSERT INTO @extschema@.pgqrs_messages AS m (queue_id, payload, enqueued_at, vt)

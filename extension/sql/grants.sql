@@ -30,7 +30,6 @@ REVOKE ALL ON FUNCTION
     @extschema@.enqueue_batch(text, jsonb[], integer),
     @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz),
     @extschema@.dequeue(text, integer, integer, bigint),
-    @extschema@._delete_messages(bigint, bigint[], bigint),
     @extschema@.delete(text, bigint, bigint),
     @extschema@.delete_batch(text, bigint[], bigint),
     @extschema@.archive(text, bigint, bigint),

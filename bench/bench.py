@@ -1,0 +1,363 @@
+"""pgqrs side by side with pgmq and plain SQL, pgbench as the client.
+
+Starts a throwaway PostgreSQL server, installs pgqrs (CREATE EXTENSION), pgmq (the SQL
+that ships in the `pgmq` PyPI package) and a bare table for the plain-SQL baseline, each in
+its own database, and runs every scenario against each with the same pgbench settings and
+the same payload. Prints a table of msgs/s with the ratios pgqrs/pgmq and pgqrs/raw, and
+writes it as JSON and as a PNG chart.
+
+Throughput is counted in the database (rows added, or rows gone from the queue), not from
+pgbench's transaction rate, so a scenario that runs out of work cannot inflate its figure.
+
+Run it through bench/run.sh (`make bench`), which installs what it needs and runs this as
+an ordinary user: PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+import psycopg
+
+PAYLOAD = '{"to": "user@example.com", "subject": "Welcome", "template": "welcome_v2", "user_id": 123456}'
+SYSTEMS = ("pgqrs", "pgmq", "raw")
+OTHER_QUEUES = 3  # queues beside the measured one, each with its own backlog
+
+# The same operations, written the way each system is used.
+SQL = {
+    "pgqrs": {
+        "enqueue": f"SELECT pgqrs.enqueue('bench', '{PAYLOAD}');",
+        "enqueue_batch": f"SELECT count(*) FROM pgqrs.enqueue_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]));",
+        "enqueue_delayed_batch": f"SELECT count(*) FROM pgqrs.enqueue_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]), 86400);",
+        "dequeue": "SELECT coalesce(array_agg(id), '{{}}') AS ids FROM pgqrs.dequeue('bench', {n}, 300) \\gset",
+        "delete": "SELECT pgqrs.delete('bench', (':ids'::bigint[])[1]);",
+        "delete_batch": "SELECT count(*) FROM pgqrs.delete_batch('bench', ':ids'::bigint[]);",
+        "archive": "SELECT pgqrs.archive('bench', (':ids'::bigint[])[1]);",
+        "archive_batch": "SELECT count(*) FROM pgqrs.archive_batch('bench', ':ids'::bigint[]);",
+        "backlog": "SELECT count(*) FROM pgqrs.pgqrs_messages m JOIN pgqrs.pgqrs_queues q ON q.id = m.queue_id "
+                   "WHERE q.queue_name = 'bench'",
+        "archived": "SELECT count(*) FROM pgqrs.pgqrs_archive",
+    },
+    "pgmq": {
+        "enqueue": f"SELECT pgmq.send('bench', '{PAYLOAD}');",
+        "enqueue_batch": f"SELECT count(*) FROM pgmq.send_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]));",
+        "enqueue_delayed_batch": f"SELECT count(*) FROM pgmq.send_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]), 86400);",
+        "dequeue": "SELECT coalesce(array_agg(msg_id), '{{}}') AS ids FROM pgmq.read('bench', 300, {n}) \\gset",
+        "delete": "SELECT pgmq.delete('bench', (':ids'::bigint[])[1]);",
+        "delete_batch": "SELECT count(*) FROM pgmq.delete('bench', ':ids'::bigint[]);",
+        "archive": "SELECT pgmq.archive('bench', (':ids'::bigint[])[1]);",
+        "archive_batch": "SELECT count(*) FROM pgmq.archive('bench', ':ids'::bigint[]);",
+        "backlog": "SELECT count(*) FROM pgmq.q_bench",
+        "archived": "SELECT count(*) FROM pgmq.a_bench",
+    },
+    "raw": {
+        "enqueue": f"INSERT INTO raw_messages (queue_id, payload) VALUES (1, '{PAYLOAD}');",
+        "enqueue_batch": f"INSERT INTO raw_messages (queue_id, payload) SELECT 1, '{PAYLOAD}' FROM generate_series(1, {{n}});",
+        "enqueue_delayed_batch": f"INSERT INTO raw_messages (queue_id, payload, vt) SELECT 1, '{PAYLOAD}', now() + interval '1 day' FROM generate_series(1, {{n}});",
+        "dequeue": "WITH c AS (SELECT id FROM raw_messages WHERE queue_id = 1 AND vt <= now() ORDER BY id LIMIT {n} "
+                   "FOR UPDATE SKIP LOCKED), u AS (UPDATE raw_messages r SET vt = now() + interval '300 seconds', "
+                   "read_ct = r.read_ct + 1 FROM c WHERE r.queue_id = 1 AND r.id = c.id RETURNING r.id) "
+                   "SELECT coalesce(array_agg(id), '{{}}') AS ids FROM u \\gset",
+        "delete": "DELETE FROM raw_messages WHERE queue_id = 1 AND id = (':ids'::bigint[])[1];",
+        "delete_batch": "DELETE FROM raw_messages WHERE queue_id = 1 AND id = ANY (':ids'::bigint[]);",
+        "archive": "WITH d AS (DELETE FROM raw_messages WHERE queue_id = 1 AND id = (':ids'::bigint[])[1] RETURNING *) "
+                   "INSERT INTO raw_archive SELECT *, now() FROM d;",
+        "archive_batch": "WITH d AS (DELETE FROM raw_messages WHERE queue_id = 1 AND id = ANY (':ids'::bigint[]) "
+                         "RETURNING *) INSERT INTO raw_archive SELECT *, now() FROM d;",
+        "backlog": "SELECT count(*) FROM raw_messages WHERE queue_id = 1",
+        "archived": "SELECT count(*) FROM raw_archive",
+    },
+}
+
+RAW_SCHEMA = """
+CREATE TABLE raw_messages (
+    id bigserial, queue_id bigint NOT NULL, payload jsonb NOT NULL,
+    enqueued_at timestamptz NOT NULL DEFAULT now(), vt timestamptz NOT NULL DEFAULT now(),
+    read_ct integer NOT NULL DEFAULT 0, PRIMARY KEY (queue_id, id));
+CREATE TABLE raw_archive (LIKE raw_messages, archived_at timestamptz);
+"""
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    script: list[str]          # operation names, {n} filled with batch
+    batch: int = 1
+    backlog: int = 0           # visible messages before the run
+    delayed_head: int = 0      # delayed messages enqueued before the backlog
+    counts: str = "consumed"   # "consumed" (backlog shrinks), "enqueued" (grows) or "archived"
+    hold_xmin: bool = False    # another session keeps a transaction open throughout
+    duration: float = 0.0      # 0: the run's default
+    transactions: int = 0      # per client, instead of a duration: the same work whatever the backlog
+
+
+@dataclass
+class Result:
+    system: str
+    scenario: str
+    msgs_per_s: float
+    seconds: float
+    messages: int
+    progress: list[float] = field(default_factory=list)  # pgbench -P 5 tps, per interval
+
+
+def scenarios(smoke: bool, duration: float, pressure_seconds: float) -> list[Scenario]:
+    big = 20_000 if smoke else 1_000_000
+    delayed = 2_000 if smoke else 100_000
+    backlog = 20_000 if smoke else 100_000
+    small = 2_000 if smoke else 10_000
+    pressure_backlog = 20_000 if smoke else 800_000
+    flat_tx = 100 if smoke else 1_000
+    return [
+        Scenario("enqueue", "enqueue, 1 per transaction", ["enqueue"], counts="enqueued"),
+        Scenario("enqueue_batch", "enqueue_batch of 100", ["enqueue_batch"], batch=100, counts="enqueued"),
+        Scenario("consume", "dequeue 1, then delete", ["dequeue", "delete"], backlog=backlog),
+        Scenario("consume_batch", "dequeue 100, then delete_batch", ["dequeue", "delete_batch"], batch=100,
+                 backlog=backlog * 5),
+        Scenario("consume_archive", "dequeue 1, then archive", ["dequeue", "archive"], backlog=backlog,
+                 counts="archived"),
+        # The same 8 x flat_tx messages consumed from a small and from a big backlog.
+        Scenario("flat_small", f"consume, backlog {small:,}", ["dequeue", "delete"], backlog=small,
+                 transactions=flat_tx),
+        Scenario("flat_big", f"consume, backlog {big:,} ({delayed:,} delayed at the head)", ["dequeue", "delete"],
+                 backlog=big - delayed, delayed_head=delayed, transactions=flat_tx),
+        Scenario("pressure", f"consume {pressure_seconds:g} s, a transaction held open", ["dequeue", "delete"],
+                 backlog=pressure_backlog, hold_xmin=True, duration=pressure_seconds),
+    ]
+
+
+class Server:
+    """A throwaway PostgreSQL cluster on its own port and data directory."""
+
+    def __init__(self, bindir: Path, port: int):
+        self.bindir, self.port = bindir, port
+        self.dir = Path(tempfile.mkdtemp(prefix="pgqrs-bench."))
+
+    def __enter__(self) -> "Server":
+        subprocess.run([self.bindir / "initdb", "-D", self.dir / "data", "-A", "trust", "-U", "postgres",
+                        "--no-sync"], check=True, stdout=subprocess.DEVNULL)
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses='' -c max_connections=50 "
+                   "-c shared_buffers=1GB -c max_wal_size=4GB -c synchronous_commit=off")
+        subprocess.run([self.bindir / "pg_ctl", "-D", self.dir / "data", "-l", self.dir / "log", "-w",
+                        "-o", options, "start"], check=True, stdout=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run([self.bindir / "pg_ctl", "-D", self.dir / "data", "-m", "fast", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["rm", "-rf", str(self.dir)])
+
+    def dsn(self, dbname: str) -> str:
+        return f"host={self.dir} port={self.port} user=postgres dbname={dbname}"
+
+    def connect(self, dbname: str) -> psycopg.Connection:
+        return psycopg.connect(self.dsn(dbname), autocommit=True)
+
+
+def install(server: Server) -> None:
+    with server.connect("postgres") as conn:
+        for system in SYSTEMS:
+            conn.execute(f"CREATE DATABASE bench_{system}")
+    with server.connect("bench_pgqrs") as conn:
+        conn.execute("CREATE EXTENSION pgqrs")
+        for name in ["bench", *(f"other{i}" for i in range(OTHER_QUEUES))]:
+            conn.execute("SELECT pgqrs.create_queue(%s)", [name])
+    with server.connect("bench_pgmq") as conn:
+        conn.execute(files("pgmq").joinpath("sql", "pgmq.sql").read_text())
+        for name in ["bench", *(f"other{i}" for i in range(OTHER_QUEUES))]:
+            conn.execute("SELECT pgmq.create(%s)", [name])
+    with server.connect("bench_raw") as conn:
+        conn.execute(RAW_SCHEMA)
+
+
+def reset(server: Server, system: str, scenario: Scenario) -> None:
+    """Empties the measured queue, loads the scenario's backlog, and lets vacuum catch up."""
+    with server.connect(f"bench_{system}") as conn:
+        if system == "pgqrs":
+            conn.execute("TRUNCATE pgqrs.pgqrs_messages, pgqrs.pgqrs_archive")
+        elif system == "pgmq":
+            conn.execute("TRUNCATE pgmq.q_bench, pgmq.a_bench")
+        else:
+            conn.execute("TRUNCATE raw_messages, raw_archive")
+        # The other queues keep a backlog of their own in the shared tables.
+        other = SQL[system]["enqueue_batch"].replace("{n}", "10000")
+        for i in range(OTHER_QUEUES):
+            conn.execute(other.replace("'bench'", f"'other{i}'").replace("VALUES (1", f"VALUES ({i + 2}")
+                         .replace("SELECT 1,", f"SELECT {i + 2},"))
+        for operation, total in (("enqueue_delayed_batch", scenario.delayed_head), ("enqueue_batch", scenario.backlog)):
+            while total > 0:
+                n = min(total, 10_000)
+                conn.execute(SQL[system][operation].replace("{n}", str(n)))
+                total -= n
+        conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")
+
+
+def count(server: Server, system: str, what: str) -> int:
+    with server.connect(f"bench_{system}") as conn:
+        return conn.execute(SQL[system][what]).fetchone()[0]
+
+
+def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespace) -> Result:
+    reset(server, system, scenario)
+    script = Path(server.dir) / f"{system}_{scenario.name}.sql"
+    script.write_text("\n".join(SQL[system][op].replace("{n}", str(scenario.batch)).replace("{{}}", "{}")
+                                for op in scenario.script) + "\n")
+    what = {"consumed": "backlog", "enqueued": "backlog", "archived": "archived"}[scenario.counts]
+    before = count(server, system, what)
+    holder = None
+    if scenario.hold_xmin:
+        holder = server.connect(f"bench_{system}")
+        holder.autocommit = False
+        holder.execute("SELECT txid_current()")  # keeps the xmin horizon back until rollback
+    duration = scenario.duration or args.duration
+    try:
+        started = time.monotonic()
+        out = subprocess.run(
+            [server.bindir / "pgbench", "-n", "-c", str(args.clients), "-j", str(args.jobs),
+             *(["-t", str(scenario.transactions)] if scenario.transactions else ["-T", str(int(duration))]),
+             "-P", "5", "-f", script, "-h", str(server.dir), "-p", str(server.port), "-U", "postgres",
+             f"bench_{system}"],
+            capture_output=True, text=True)
+        seconds = time.monotonic() - started
+    finally:
+        if holder is not None:
+            holder.rollback()
+            holder.close()
+    if out.returncode != 0:
+        sys.exit(f"pgbench failed for {system}/{scenario.name}:\n{out.stdout}\n{out.stderr}")
+    after = count(server, system, what)
+    messages = before - after if scenario.counts == "consumed" else after - before
+    progress = [float(m) for m in re.findall(r"progress: [\d.]+ s, ([\d.]+) tps", out.stderr)]
+    if not scenario.transactions:
+        seconds = float(re.search(r"duration: (\d+) s", out.stdout).group(1))
+    return Result(system, scenario.name, messages / seconds, seconds, messages, progress)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def pressure_ratio(result: Result) -> float | None:
+    """Throughput in the last 20 s relative to the first 20 s (pgbench reports every 5 s)."""
+    if len(result.progress) < 8:
+        return None
+    first, last = result.progress[:4], result.progress[-4:]
+    return round(sum(last) / sum(first), 2) if sum(first) else None
+
+
+def report(results: list[Result], plan: list[Scenario], meta: dict) -> dict:
+    table = []
+    by = {(r.system, r.scenario): r for r in results}
+    for s in plan:
+        row = {"scenario": s.name, "title": s.title}
+        for system in SYSTEMS:
+            r = by.get((system, s.name))
+            row[system] = round(r.msgs_per_s) if r else None
+            if s.hold_xmin and r:
+                row[f"{system}_last_vs_first"] = pressure_ratio(r)
+        row["pgqrs/pgmq"] = ratio(row["pgqrs"], row["pgmq"])
+        row["pgqrs/raw"] = ratio(row["pgqrs"], row["raw"])
+        table.append(row)
+    flat = {r["scenario"]: r for r in table}
+    if "flat_small" in flat and "flat_big" in flat:
+        meta["flatness"] = {system: ratio(flat["flat_big"][system], flat["flat_small"][system]) for system in SYSTEMS}
+    return {"meta": meta, "results": table}
+
+
+def print_table(doc: dict) -> None:
+    header = f"{'scenario':<52} {'pgqrs':>9} {'pgmq':>9} {'raw':>9} {'pgqrs/pgmq':>11} {'pgqrs/raw':>10}"
+    print(header)
+    print("-" * len(header))
+    for row in doc["results"]:
+        cells = [f"{row[s]:>9,}" if row[s] is not None else f"{'-':>9}" for s in SYSTEMS]
+        ratios = [f"{row[k]:>11}" if row[k] is not None else f"{'-':>11}" for k in ("pgqrs/pgmq",)]
+        ratios += [f"{row['pgqrs/raw']:>10}" if row["pgqrs/raw"] is not None else f"{'-':>10}"]
+        print(f"{row['title']:<52} {' '.join(cells)} {' '.join(ratios)}")
+        if any(k.endswith("_last_vs_first") for k in row):
+            held = ", ".join(f"{s} {row.get(f'{s}_last_vs_first')}" for s in SYSTEMS)
+            print(f"{'    last 20 s / first 20 s':<52} {held}")
+    if "flatness" in doc["meta"]:
+        print("flatness (big backlog / small backlog): "
+              + ", ".join(f"{s} {v}" for s, v in doc["meta"]["flatness"].items()))
+    print("msgs/s, counted in the database; " + doc["meta"]["command"])
+
+
+def chart(doc: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = doc["results"]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.3 * len(rows) + 1))
+    for ax, row in zip(axes, rows):
+        values = [row[s] or 0 for s in SYSTEMS]
+        ax.barh(SYSTEMS, values, color=["#2b6cb0", "#a0aec0", "#718096"])
+        ax.set_title(row["title"], fontsize=9, loc="left")
+        ax.tick_params(labelsize=8)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:,}", va="center", fontsize=7)
+    axes[-1].set_xlabel("msgs/s")
+    fig.suptitle(f"pgqrs vs pgmq vs plain SQL ({doc['meta']['machine']})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: checks that every scenario runs")
+    parser.add_argument("--duration", type=float, default=15, help="seconds per scenario (default 15)")
+    parser.add_argument("--pressure-seconds", type=float, default=120, help="length of the pressure scenario")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument("--port", type=int, default=55499)
+    parser.add_argument("--pg-bin", default=os.environ.get("PGQRS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+    parser.add_argument("--out", default="bench/results", help="directory for latest.json and latest.png")
+    args = parser.parse_args()
+    if args.smoke:
+        args.duration, args.pressure_seconds = 2, 10
+
+    plan = scenarios(args.smoke, args.duration, args.pressure_seconds)
+    if args.only:
+        plan = [s for s in plan if s.name in args.only.split(",")]
+    bindir = Path(args.pg_bin)
+    version = subprocess.run([bindir / "postgres", "--version"], capture_output=True, text=True).stdout.strip()
+    meta = {
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, {version}",
+        "command": "bench/run.sh " + " ".join(sys.argv[1:]),
+        "clients": args.clients,
+        "duration_s": args.duration,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    results = []
+    with Server(bindir, args.port) as server:
+        install(server)
+        for scenario in plan:
+            for system in SYSTEMS:
+                result = run(server, system, scenario, args)
+                print(f"  {scenario.name:<16} {system:<6} {result.msgs_per_s:>10,.0f} msgs/s", file=sys.stderr)
+                results.append(result)
+    doc = report(results, plan, meta)
+    print_table(doc)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(doc, indent=2) + "\n")
+    chart(doc, out / "latest.png")
+    print(f"wrote {out / 'latest.json'} and {out / 'latest.png'}")
+
+
+if __name__ == "__main__":
+    main()

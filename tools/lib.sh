@@ -1,0 +1,44 @@
+# Shared by tools/test.sh and bench/run.sh: sourced, not run.
+#
+# PostgreSQL refuses to run as root, so these scripts prepare the machine as
+# root and then run the real work as an ordinary user (postgres by default).
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_VERSION=${PG_VERSION:-15}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_VERSION/bin}
+VENV=${PGQRS_VENV:-/opt/pgqrs-venv}
+RUN_USER=${PGQRS_RUN_USER:-postgres}
+export PATH="$PG_BIN:$PATH"
+
+# prepare_as_root PIP_SPEC...: Debian packages, the extension, and a venv
+# (outside root's home, so RUN_USER can use it) with the given pip specs.
+prepare_as_root() {
+    local missing=() pkg
+    for pkg in "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION" pgbouncer python3-venv make; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    echo "== installing the extension"
+    make -C "$repo" -s install PG_CONFIG="$PG_BIN/pg_config"
+    echo "== installing the Python package into $VENV"
+    [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "$@"
+}
+
+# rerun_as_user SCRIPT ARGS...: runs SCRIPT (a path inside the repo) as
+# RUN_USER, from a copy of the checkout when RUN_USER cannot read it.
+rerun_as_user() {
+    local script=$1 src=$repo
+    shift
+    if ! runuser -u "$RUN_USER" -- test -r "$repo/Makefile"; then
+        src=$(mktemp -d /tmp/pgqrs-src.XXXXXX)
+        cp -a "$repo/." "$src/"
+        chown -R "$RUN_USER" "$src"
+    fi
+    exec runuser -u "$RUN_USER" -- env PG_VERSION="$PG_VERSION" PG_BIN="$PG_BIN" PGQRS_VENV="$VENV" \
+        bash "$src/$script" "$@"
+}
