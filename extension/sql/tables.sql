@@ -9,7 +9,7 @@
 -- key check would take a FOR KEY SHARE lock on the queue row for every insert,
 -- one MultiXact per concurrent enqueue. drop_queue() keeps the integrity
 -- instead: it refuses to drop a queue that still holds rows and waits for
--- enqueues in flight (see _lock_queue_name()).
+-- enqueues in flight (see _queue_lock_class()).
 
 CREATE TABLE @extschema@.pgqrs_queues (
     id           bigserial PRIMARY KEY,
