@@ -4,7 +4,7 @@
 -- Once the lease ran out and another consumer took the message (or it was
 -- released, or its worker stopped or was reaped), the late call returns false
 -- (or NULL, or no id) and changes nothing. Without a worker_id they act on the
--- message whoever holds it.
+-- message whoever holds it, delayed messages (which nobody holds) included.
 
 -- delete(queue_name, msg_id, worker_id)
 --   Removes a processed message. Returns whether it was there (and, with a
@@ -30,6 +30,14 @@ BEGIN
     IF FOUND THEN
         RETURN true;
     END IF;
+    IF worker_id IS NULL THEN
+        DELETE FROM @extschema@.pgqrs_delayed d
+        WHERE d.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
+          AND d.id = msg_id;
+        IF FOUND THEN
+            RETURN true;
+        END IF;
+    END IF;
     PERFORM @extschema@._queue(queue_name);
     RETURN false;
 END
@@ -53,11 +61,20 @@ DECLARE
 BEGIN
     PERFORM @extschema@._check_ids('msg_ids', delete_batch.msg_ids);
     RETURN QUERY
-    DELETE FROM @extschema@.pgqrs_messages m
-    WHERE m.queue_id = v_queue_id
-      AND m.id = ANY (delete_batch.msg_ids)
-      AND (delete_batch.worker_id IS NULL OR m.worker_id = delete_batch.worker_id)
-    RETURNING m.id;
+    WITH ready AS (
+        DELETE FROM @extschema@.pgqrs_messages m
+        WHERE m.queue_id = v_queue_id
+          AND m.id = ANY (delete_batch.msg_ids)
+          AND (delete_batch.worker_id IS NULL OR m.worker_id = delete_batch.worker_id)
+        RETURNING m.id
+    ), delayed AS (
+        DELETE FROM @extschema@.pgqrs_delayed d
+        WHERE delete_batch.worker_id IS NULL
+          AND d.queue_id = v_queue_id
+          AND d.id = ANY (delete_batch.msg_ids)
+        RETURNING d.id
+    )
+    SELECT r.id FROM ready r UNION ALL SELECT d.id FROM delayed d;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.delete_batch(text, bigint[], bigint) IS
@@ -129,6 +146,12 @@ BEGIN
       AND m.id = extend_visibility.msg_id
       AND (extend_visibility.worker_id IS NULL OR m.worker_id = extend_visibility.worker_id)
     RETURNING m.vt INTO v_vt;
+    IF v_vt IS NULL AND extend_visibility.worker_id IS NULL THEN
+        UPDATE @extschema@.pgqrs_delayed d
+        SET vt = clock_timestamp() + extend_visibility.seconds * interval '1 second'
+        WHERE d.queue_id = v_queue_id AND d.id = extend_visibility.msg_id
+        RETURNING d.vt INTO v_vt;
+    END IF;
     RETURN v_vt;
 END
 $$;
@@ -137,7 +160,8 @@ COMMENT ON FUNCTION @extschema@.extend_visibility(text, bigint, integer, bigint)
 
 -- release(queue_name, msg_id, delay_seconds, worker_id)
 --   Gives a leased message back (a negative acknowledgement): visible again
---   after delay_seconds, no longer held by any worker. A message that used up
+--   after delay_seconds (waiting in pgqrs_delayed), no longer held by any
+--   worker. A message that used up
 --   its queue's max_attempts goes to the dead letters instead. Returns false
 --   when the message is not leased (or not to worker_id).
 CREATE FUNCTION @extschema@.release(
@@ -170,11 +194,21 @@ BEGIN
         PERFORM @extschema@._move_to_archive(v_queue.id, ARRAY[release.msg_id], NULL, true);
         RETURN true;
     END IF;
-    UPDATE @extschema@.pgqrs_messages m
-    SET vt = clock_timestamp() + release.delay_seconds * interval '1 second',
-        dequeued_at = NULL,
-        worker_id = NULL
-    WHERE m.queue_id = v_queue.id AND m.id = release.msg_id;
+    IF release.delay_seconds = 0 THEN
+        UPDATE @extschema@.pgqrs_messages m
+        SET vt = clock_timestamp(), dequeued_at = NULL, worker_id = NULL
+        WHERE m.queue_id = v_queue.id AND m.id = release.msg_id;
+    ELSE
+        WITH moved AS (
+            DELETE FROM @extschema@.pgqrs_messages m
+            WHERE m.queue_id = v_queue.id AND m.id = release.msg_id
+            RETURNING m.*
+        )
+        INSERT INTO @extschema@.pgqrs_delayed
+        SELECT m.id, m.queue_id, m.payload, m.enqueued_at,
+               clock_timestamp() + release.delay_seconds * interval '1 second', m.read_ct, NULL, NULL
+        FROM moved m;
+    END IF;
     RETURN true;
 END
 $$;

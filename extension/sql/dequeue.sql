@@ -36,7 +36,8 @@ $$;
 --   grows by one and it records worker_id. A message whose lease runs out is
 --   delivered again; one that has been delivered max_attempts times is moved
 --   to the dead letters instead. A worker_id must belong to an active worker
---   of this queue (PQ008, PQ009). Writes pgqrs_messages (and pgqrs_archive).
+--   of this queue (PQ008, PQ009). Writes pgqrs_messages (and pgqrs_delayed,
+--   pgqrs_archive).
 CREATE FUNCTION @extschema@.dequeue(
     queue_name text,
     qty integer DEFAULT 1,
@@ -66,6 +67,23 @@ BEGIN
     END IF;
     v_lease := dequeue.vt_seconds * interval '1 second';
     v_wanted := dequeue.qty;
+    v_now := clock_timestamp();  -- a parameter, so an index condition below
+
+    -- Delayed messages that are due join the queue first, ids unchanged, so
+    -- they take their place among the visible messages by id. A thousand at
+    -- a time at least, so a burst that falls due at once soon is all there.
+    WITH due AS (
+        DELETE FROM @extschema@.pgqrs_delayed d
+        WHERE d.queue_id = v_queue.id
+          AND d.id IN (SELECT x.id
+                       FROM @extschema@.pgqrs_delayed x
+                       WHERE x.queue_id = v_queue.id AND x.vt <= v_now
+                       ORDER BY x.vt
+                       LIMIT greatest(v_wanted, 1000)
+                       FOR UPDATE SKIP LOCKED)
+        RETURNING d.*
+    )
+    INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
 
     -- Without a delivery limit this loop runs once. With one, it runs again
     -- while burying dead letters left it short of qty.

@@ -23,7 +23,7 @@ $$;
 
 -- enqueue(queue_name, payload, delay_seconds)
 --   Adds one message, visible after delay_seconds by the server clock.
---   Returns its id. Writes pgqrs_messages.
+--   Returns its id. Writes pgqrs_messages, or pgqrs_delayed with a delay.
 CREATE FUNCTION @extschema@.enqueue(
     queue_name text,
     payload jsonb,
@@ -45,9 +45,15 @@ BEGIN
     END IF;
     v_queue_id := @extschema@._queue_for_enqueue(enqueue.queue_name);
 
-    INSERT INTO @extschema@.pgqrs_messages AS m (queue_id, payload, enqueued_at, vt)
-    VALUES (v_queue_id, enqueue.payload, v_now, v_now + enqueue.delay_seconds * interval '1 second')
-    RETURNING m.id INTO v_id;
+    IF enqueue.delay_seconds = 0 THEN
+        INSERT INTO @extschema@.pgqrs_messages AS m (queue_id, payload, enqueued_at, vt)
+        VALUES (v_queue_id, enqueue.payload, v_now, v_now)
+        RETURNING m.id INTO v_id;
+    ELSE
+        INSERT INTO @extschema@.pgqrs_delayed AS d (queue_id, payload, enqueued_at, vt)
+        VALUES (v_queue_id, enqueue.payload, v_now, v_now + enqueue.delay_seconds * interval '1 second')
+        RETURNING d.id INTO v_id;
+    END IF;
     RETURN v_id;
 END
 $$;
@@ -56,7 +62,8 @@ COMMENT ON FUNCTION @extschema@.enqueue(text, jsonb, integer) IS
 
 -- enqueue_batch(queue_name, payloads, delay_seconds)
 --   Adds one message per payload in one statement, all or nothing. Returns
---   the ids in the order of the payloads. Writes pgqrs_messages.
+--   the ids in the order of the payloads. Writes pgqrs_messages, or
+--   pgqrs_delayed with a delay.
 CREATE FUNCTION @extschema@.enqueue_batch(
     queue_name text,
     payloads jsonb[],
@@ -89,12 +96,21 @@ BEGIN
     v_queue_id := @extschema@._queue_for_enqueue(enqueue_batch.queue_name);
 
     -- Ids are drawn after the sort, so they follow the payloads' order.
-    RETURN QUERY
-    INSERT INTO @extschema@.pgqrs_messages AS m (queue_id, payload, enqueued_at, vt)
-    SELECT v_queue_id, p.payload, v_now, v_now + enqueue_batch.delay_seconds * interval '1 second'
-    FROM unnest(enqueue_batch.payloads) WITH ORDINALITY AS p (payload, position)
-    ORDER BY p.position
-    RETURNING m.id;
+    IF enqueue_batch.delay_seconds = 0 THEN
+        RETURN QUERY
+        INSERT INTO @extschema@.pgqrs_messages AS m (queue_id, payload, enqueued_at, vt)
+        SELECT v_queue_id, p.payload, v_now, v_now
+        FROM unnest(enqueue_batch.payloads) WITH ORDINALITY AS p (payload, position)
+        ORDER BY p.position
+        RETURNING m.id;
+    ELSE
+        RETURN QUERY
+        INSERT INTO @extschema@.pgqrs_delayed AS d (queue_id, payload, enqueued_at, vt)
+        SELECT v_queue_id, p.payload, v_now, v_now + enqueue_batch.delay_seconds * interval '1 second'
+        FROM unnest(enqueue_batch.payloads) WITH ORDINALITY AS p (payload, position)
+        ORDER BY p.position
+        RETURNING d.id;
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.enqueue_batch(text, jsonb[], integer) IS

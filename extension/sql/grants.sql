@@ -114,7 +114,7 @@ BEGIN
         @extschema@.purge_workers(integer)
         TO pgqrs_admin;
     GRANT SELECT ON @extschema@.pgqrs_queues, @extschema@.pgqrs_workers,
-                    @extschema@.pgqrs_messages, @extschema@.pgqrs_archive
+                    @extschema@.pgqrs_messages, @extschema@.pgqrs_delayed, @extschema@.pgqrs_archive
         TO pgqrs_admin;
 END
 $$;

@@ -154,9 +154,10 @@ END
 $$;
 
 -- _move_to_archive(queue_id, ids, worker_id, dead_lettered)
---   Moves messages from pgqrs_messages to pgqrs_archive in one statement,
---   stamping archived_at and processing_duration. With a worker_id, only the
---   messages leased to that worker move. Returns the ids moved.
+--   Moves messages from pgqrs_messages (and, without a worker_id, from
+--   pgqrs_delayed) to pgqrs_archive in one statement, stamping archived_at
+--   and processing_duration. With a worker_id, only the messages leased to
+--   that worker move. Returns the ids moved.
 CREATE FUNCTION @extschema@._move_to_archive(
     p_queue_id bigint, p_ids bigint[], p_worker_id bigint, p_dead_lettered boolean)
 RETURNS SETOF bigint
@@ -172,13 +173,19 @@ BEGIN
           AND m.id = ANY (p_ids)
           AND (p_worker_id IS NULL OR m.worker_id = p_worker_id)
         RETURNING m.*
+    ), moved_delayed AS (
+        DELETE FROM @extschema@.pgqrs_delayed d
+        WHERE p_worker_id IS NULL
+          AND d.queue_id = p_queue_id
+          AND d.id = ANY (p_ids)
+        RETURNING d.*
     )
     INSERT INTO @extschema@.pgqrs_archive AS a
         (id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at, worker_id,
          archived_at, processing_duration, dead_lettered)
     SELECT m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at, m.worker_id,
            v_now, v_now - m.dequeued_at, p_dead_lettered
-    FROM moved m
+    FROM (SELECT * FROM moved UNION ALL SELECT * FROM moved_delayed) m
     RETURNING a.id;
 END
 $$;

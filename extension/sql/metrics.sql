@@ -11,7 +11,7 @@ CREATE VIEW @extschema@.queue_metrics AS
 SELECT q.queue_name,
        m.ready,
        m.in_flight,
-       m.delayed,
+       m.delayed + d.waiting AS delayed,
        a.archived,
        a.dead_lettered,
        statement_timestamp() - m.oldest_ready_at AS oldest_ready_age,
@@ -25,6 +25,9 @@ CROSS JOIN LATERAL (
     FROM @extschema@.pgqrs_messages m
     WHERE m.queue_id = q.id
 ) m
+CROSS JOIN LATERAL (
+    SELECT count(*) AS waiting FROM @extschema@.pgqrs_delayed d WHERE d.queue_id = q.id
+) d
 CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE NOT a.dead_lettered) AS archived,
            count(*) FILTER (WHERE a.dead_lettered) AS dead_lettered

@@ -75,7 +75,9 @@ BEGIN
     END IF;
 
     IF NOT coalesce(drop_queue.force, false) THEN
-        SELECT count(*) INTO v_messages FROM @extschema@.pgqrs_messages m WHERE m.queue_id = v_queue.id;
+        SELECT (SELECT count(*) FROM @extschema@.pgqrs_messages m WHERE m.queue_id = v_queue.id)
+             + (SELECT count(*) FROM @extschema@.pgqrs_delayed d WHERE d.queue_id = v_queue.id)
+        INTO v_messages;
         SELECT count(*) INTO v_archived FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
         SELECT count(*) INTO v_workers FROM @extschema@.pgqrs_workers w
         WHERE w.queue_id = v_queue.id AND w.status = 'active';
@@ -89,6 +91,7 @@ BEGIN
     END IF;
 
     DELETE FROM @extschema@.pgqrs_messages m WHERE m.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_delayed d WHERE d.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_workers w WHERE w.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_queues q WHERE q.id = v_queue.id;
@@ -99,8 +102,8 @@ COMMENT ON FUNCTION @extschema@.drop_queue(text, boolean, boolean) IS
     'remove a queue; refuses (PQ007) while it holds messages, archive or active workers, unless force';
 
 -- purge_queue(queue_name)
---   Deletes every message of the queue, leased or not (not the archive).
---   Returns how many. Writes pgqrs_messages.
+--   Deletes every message of the queue, ready, leased or delayed (not the
+--   archive). Returns how many. Writes pgqrs_messages and pgqrs_delayed.
 CREATE FUNCTION @extschema@.purge_queue(queue_name text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -108,11 +111,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_queue @extschema@.pgqrs_queues := @extschema@._queue(purge_queue.queue_name);
-    v_count bigint;
+    v_ready bigint;
+    v_delayed bigint;
 BEGIN
     DELETE FROM @extschema@.pgqrs_messages m WHERE m.queue_id = v_queue.id;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_count;
+    GET DIAGNOSTICS v_ready = ROW_COUNT;
+    DELETE FROM @extschema@.pgqrs_delayed d WHERE d.queue_id = v_queue.id;
+    GET DIAGNOSTICS v_delayed = ROW_COUNT;
+    RETURN v_ready + v_delayed;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.purge_queue(text) IS

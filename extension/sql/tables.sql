@@ -48,13 +48,33 @@ CREATE TABLE @extschema@.pgqrs_messages (
     PRIMARY KEY (queue_id, id)
 ) WITH (fillfactor = 80);
 COMMENT ON TABLE @extschema@.pgqrs_messages IS
-    'pgqrs messages of all queues; visible when vt <= now(), leased while dequeued_at is set and vt is in the future';
+    'pgqrs messages of all queues, ready (vt <= now()) or leased (dequeued_at set); delayed ones wait in pgqrs_delayed';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.vt IS
     'visibility time: the message is not delivered before it';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.read_ct IS
     'number of deliveries so far';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.worker_id IS
     'the worker that holds or last held the lease (NULL when leased anonymously or released)';
+
+-- Messages waiting out a delay (from enqueue, or from release) wait here,
+-- ordered by vt, and move to pgqrs_messages, ids unchanged, when a dequeue
+-- finds them due. A dequeue scans pgqrs_messages from the oldest id: delayed
+-- rows there would lie in its way, every time, however many there are. Same
+-- columns as pgqrs_messages, so rows move with SELECT *.
+CREATE TABLE @extschema@.pgqrs_delayed (
+    id          bigint NOT NULL DEFAULT nextval('@extschema@.pgqrs_messages_id_seq'),
+    queue_id    bigint NOT NULL,
+    payload     jsonb NOT NULL,
+    enqueued_at timestamptz NOT NULL,
+    vt          timestamptz NOT NULL,
+    read_ct     integer NOT NULL DEFAULT 0,
+    dequeued_at timestamptz,
+    worker_id   bigint,
+    PRIMARY KEY (queue_id, id)
+);
+CREATE INDEX pgqrs_delayed_due_idx ON @extschema@.pgqrs_delayed (queue_id, vt);
+COMMENT ON TABLE @extschema@.pgqrs_delayed IS
+    'pgqrs messages not visible before vt and held by no worker; a dequeue moves them to pgqrs_messages when due';
 
 CREATE TABLE @extschema@.pgqrs_archive (
     id                  bigint NOT NULL,

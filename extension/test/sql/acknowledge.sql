@@ -61,7 +61,7 @@ SELECT worker_id = :wb AS archived_by_b FROM pgqrs.pgqrs_archive WHERE id = :lea
 SELECT id AS r FROM pgqrs.dequeue('acks', 1, 300, :wa) \gset
 SELECT pgqrs.release('acks', :r, 120, :wa) AS released;
 SELECT worker_id, dequeued_at, read_ct, vt > clock_timestamp() + interval '100 seconds' AS delayed
-FROM pgqrs.pgqrs_messages WHERE id = :r;
+FROM pgqrs.pgqrs_delayed WHERE id = :r;
 SELECT pgqrs.release('acks', :r) AS not_leased;
 SELECT pgqrs.delete('acks', :r, :wa) AS released_is_fenced;
 SELECT error_of(format('SELECT pgqrs.release(%L, %s, -1)', 'acks', :r));

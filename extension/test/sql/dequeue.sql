@@ -33,6 +33,34 @@ SELECT pgqrs.extend_visibility('again', (SELECT min(id) FROM pgqrs.pgqrs_message
        IS NOT NULL AS extended;
 SELECT payload, read_ct FROM pgqrs.dequeue('again');
 
+-- Delayed messages wait apart; once due, the next dequeue takes them in id
+-- order with the rest. release with a delay sends a message there too.
+SELECT pgqrs.create_queue('later') > 0 AS created;
+SELECT pgqrs.enqueue('later', '{"l": "first, delayed"}', 3600) AS l1 \gset
+SELECT pgqrs.enqueue('later', '{"l": "second"}') > 0 AS enqueued;
+SELECT pgqrs.enqueue('later', '{"l": "third, delayed"}', 3600) AS l3 \gset
+SELECT count(*) AS delayed_waiting FROM pgqrs.pgqrs_delayed WHERE id IN (:l1, :l3);
+SELECT payload FROM pgqrs.dequeue('later', 10);
+SELECT pgqrs.extend_visibility('later', :l1, 0) IS NOT NULL AS due_now;
+SELECT pgqrs.extend_visibility('later', :l3, 0, worker_id => 1) IS NULL AS fenced_no_worker_holds_it;
+SELECT payload, read_ct FROM pgqrs.dequeue('later', 10, 0);
+SELECT pgqrs.release('later', :l1, 3600) AS released_for_an_hour;
+SELECT id = :l1 AS back_in_delayed, read_ct FROM pgqrs.pgqrs_delayed WHERE id IN (:l1, :l3) ORDER BY id;
+SELECT pgqrs.extend_visibility('later', :l3, 0) IS NOT NULL AS due_now;
+SELECT payload, read_ct FROM pgqrs.dequeue('later', 10);
+SELECT ready, in_flight, delayed FROM pgqrs.metrics('later');
+SELECT pgqrs.delete('later', :l1, worker_id => 1) AS fenced_delete;
+SELECT pgqrs.delete('later', :l1) AS deleted_delayed;
+SELECT pgqrs.enqueue('later', '{"l": "fourth, delayed"}', 3600) AS l4 \gset
+SELECT pgqrs.archive('later', :l4) AS archived_delayed;
+SELECT payload, dequeued_at, processing_duration FROM pgqrs.pgqrs_archive WHERE id = :l4;
+SELECT count(*) AS batch FROM pgqrs.delete_batch('later', ARRAY[
+    pgqrs.enqueue('later', '{}', 60), pgqrs.enqueue('later', '{}', 60)]);
+SELECT count(*) FROM pgqrs.enqueue_batch('later', ARRAY['{}', '{}']::jsonb[], 60);
+SELECT error_of($$SELECT pgqrs.drop_queue('later')$$);
+SELECT pgqrs.purge_queue('later') AS purged_with_delayed;
+SELECT count(*) AS nothing_left FROM pgqrs.pgqrs_delayed d JOIN pgqrs.pgqrs_queues q ON q.id = d.queue_id WHERE q.queue_name = 'later';
+
 -- Arguments.
 SELECT error_of($$SELECT pgqrs.dequeue('work', 0)$$);
 SELECT error_of($$SELECT pgqrs.dequeue('work', NULL)$$);

@@ -9,9 +9,11 @@ SELECT queue_id = (SELECT id FROM pgqrs.pgqrs_queues WHERE queue_name = 'jobs') 
        vt = enqueued_at AS visible_now, enqueued_at <= clock_timestamp() AS server_time
 FROM pgqrs.pgqrs_messages WHERE id = :first_id;
 
--- A delay puts vt in the future (named notation too).
+-- A delay puts vt in the future (named notation too); the message waits in
+-- pgqrs_delayed, out of the way of dequeues.
 SELECT pgqrs.enqueue(queue_name => 'jobs', payload => '{"task": "b"}', delay_seconds => 60) AS delayed_id \gset
-SELECT vt - enqueued_at AS delay FROM pgqrs.pgqrs_messages WHERE id = :delayed_id;
+SELECT vt - enqueued_at AS delay, payload FROM pgqrs.pgqrs_delayed WHERE id = :delayed_id;
+SELECT count(*) AS not_in_messages FROM pgqrs.pgqrs_messages WHERE id = :delayed_id;
 
 -- Any JSON value is a payload; SQL NULL is not.
 SELECT pgqrs.enqueue('jobs', '[1, 2, 3]') > :first_id AS array_ok;
@@ -29,18 +31,21 @@ FROM pgqrs.enqueue_batch('jobs', ARRAY['{"i": 1}', '{"i": 2}', '{"i": 3}', '{"i"
 SELECT array_agg((payload->>'i')::int ORDER BY id) AS payload_order
 FROM pgqrs.pgqrs_messages WHERE payload ? 'i';
 SELECT count(*) AS delayed_batch
-FROM pgqrs.enqueue_batch('jobs', ARRAY['{"d": 1}']::jsonb[], delay_seconds => 30);
+FROM pgqrs.enqueue_batch('jobs', ARRAY['{"d": 1}', '{"d": 2}']::jsonb[], delay_seconds => 30);
+SELECT array_agg((payload->>'d')::int ORDER BY id) AS delayed_order, min(vt - enqueued_at) AS delay
+FROM pgqrs.pgqrs_delayed WHERE payload ? 'd';
 SELECT count(*) AS empty_batch FROM pgqrs.enqueue_batch('jobs', ARRAY[]::jsonb[]);
 
 -- Bad batches raise and leave nothing behind.
-SELECT count(*) AS before FROM pgqrs.pgqrs_messages \gset
+SELECT (SELECT count(*) FROM pgqrs.pgqrs_messages) + (SELECT count(*) FROM pgqrs.pgqrs_delayed) AS before \gset
 SELECT error_of($$SELECT pgqrs.enqueue_batch('jobs', NULL)$$);
 SELECT error_of($$SELECT pgqrs.enqueue_batch('jobs', ARRAY['{}', NULL, '{}']::jsonb[])$$);
 SELECT error_of($$SELECT pgqrs.enqueue_batch('jobs', ARRAY[['{}'], ['{}']]::jsonb[])$$);
 SELECT error_of($$SELECT pgqrs.enqueue_batch('jobs', array_fill('{}'::jsonb, ARRAY[10001]))$$);
 SELECT error_of($$SELECT pgqrs.enqueue_batch('jobs', ARRAY['{}']::jsonb[], -5)$$);
 SELECT error_of($$SELECT pgqrs.enqueue_batch('nope', ARRAY['{}']::jsonb[])$$);
-SELECT count(*) = :before AS nothing_added FROM pgqrs.pgqrs_messages;
+SELECT (SELECT count(*) FROM pgqrs.pgqrs_messages) + (SELECT count(*) FROM pgqrs.pgqrs_delayed) = :before
+       AS nothing_added;
 
 -- The largest batch allowed goes through.
 SELECT count(*) AS max_batch
