@@ -13,6 +13,7 @@ SNAPSHOT = """
 SELECT (SELECT json_agg(q ORDER BY id) FROM pgqrs.pgqrs_queues q) AS queues,
        (SELECT json_agg(w ORDER BY id) FROM pgqrs.pgqrs_workers w) AS workers,
        (SELECT json_agg(m ORDER BY id) FROM pgqrs.pgqrs_messages m) AS messages,
+       (SELECT json_agg(d ORDER BY id) FROM pgqrs.pgqrs_delayed d) AS delayed,
        (SELECT json_agg(a ORDER BY id) FROM pgqrs.pgqrs_archive a) AS archive
 """
 
@@ -64,7 +65,8 @@ def test_dump_and_restore_keeps_everything(postgresql, postgresql_proc, restore_
                          dbname=restore_target, autocommit=True) as restored:
         assert restored.execute(SNAPSHOT).fetchone() == before
         # Sequences continue after the highest ids.
-        max_id = max(m["id"] for m in before[2] + before[3])
+        assert before[3], "the dump holds a delayed message"
+        max_id = max(m["id"] for m in before[2] + before[3] + before[4])
         assert restored.execute("SELECT pgqrs.enqueue('mail', '{}')").fetchone()[0] > max_id
         assert restored.execute("SELECT pgqrs.create_queue('new')").fetchone()[0] > max(q["id"] for q in before[0])
         assert restored.execute("SELECT pgqrs.register_worker('new', 'h', 1)").fetchone()[0] > max(
