@@ -18,6 +18,7 @@ CREATE FUNCTION @extschema@.delete(
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 -- DELETE is a reserved word, so the arguments cannot be qualified with the
 -- function's name: they win over columns here, and columns are qualified.
@@ -55,6 +56,7 @@ CREATE FUNCTION @extschema@.delete_batch(
 RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_queue_id bigint := (@extschema@._queue(delete_batch.queue_name)).id;
@@ -91,6 +93,7 @@ CREATE FUNCTION @extschema@.archive(
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     RETURN EXISTS (
@@ -110,6 +113,7 @@ CREATE FUNCTION @extschema@.archive_batch(
 RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     PERFORM @extschema@._check_ids('msg_ids', archive_batch.msg_ids);
@@ -133,6 +137,7 @@ CREATE FUNCTION @extschema@.extend_visibility(
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_queue_id bigint;
@@ -172,6 +177,7 @@ CREATE FUNCTION @extschema@.release(
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_queue @extschema@.pgqrs_queues;

@@ -11,6 +11,7 @@ CREATE FUNCTION @extschema@.purge_archive(
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_queue_id bigint;

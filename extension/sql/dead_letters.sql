@@ -11,6 +11,7 @@ CREATE FUNCTION @extschema@.dead_letters(
 RETURNS SETOF @extschema@.pgqrs_archive
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_queue_id bigint;
@@ -38,6 +39,7 @@ CREATE FUNCTION @extschema@.replay_dead_letters(
 RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now timestamptz := clock_timestamp();

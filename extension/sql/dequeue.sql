@@ -46,6 +46,7 @@ CREATE FUNCTION @extschema@.dequeue(
 RETURNS SETOF @extschema@.pgqrs_messages
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_queue @extschema@.pgqrs_queues;
@@ -75,12 +76,13 @@ BEGIN
     WITH due AS (
         DELETE FROM @extschema@.pgqrs_delayed d
         WHERE d.queue_id = v_queue.id
-          AND d.id IN (SELECT x.id
-                       FROM @extschema@.pgqrs_delayed x
-                       WHERE x.queue_id = v_queue.id AND x.vt <= v_now
-                       ORDER BY x.vt
-                       LIMIT greatest(v_wanted, 1000)
-                       FOR UPDATE SKIP LOCKED)
+          AND d.id = ANY (ARRAY(
+                SELECT x.id
+                FROM @extschema@.pgqrs_delayed x
+                WHERE x.queue_id = v_queue.id AND x.vt <= v_now
+                ORDER BY x.vt
+                LIMIT greatest(v_wanted, 1000)
+                FOR UPDATE SKIP LOCKED))
         RETURNING d.*
     )
     INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
@@ -93,24 +95,24 @@ BEGIN
             v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now);
         END IF;
 
+        -- "id = ANY (ARRAY(...))" makes the picked ids an index condition, so
+        -- no plan can scan the queue's rows again to join them.
         RETURN QUERY
-        WITH picked AS (
-            SELECT m.id
-            FROM @extschema@.pgqrs_messages m
-            WHERE m.queue_id = v_queue.id
-              AND m.vt <= v_now
-              AND (v_queue.max_attempts IS NULL OR m.read_ct < v_queue.max_attempts)
-            ORDER BY m.id
-            LIMIT v_wanted
-            FOR UPDATE SKIP LOCKED
-        )
         UPDATE @extschema@.pgqrs_messages m
         SET vt = v_now + v_lease,
             read_ct = m.read_ct + 1,
             dequeued_at = v_now,
             worker_id = dequeue.worker_id
-        FROM picked
-        WHERE m.queue_id = v_queue.id AND m.id = picked.id
+        WHERE m.queue_id = v_queue.id
+          AND m.id = ANY (ARRAY(
+                SELECT p.id
+                FROM @extschema@.pgqrs_messages p
+                WHERE p.queue_id = v_queue.id
+                  AND p.vt <= v_now
+                  AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
+                ORDER BY p.id
+                LIMIT v_wanted
+                FOR UPDATE SKIP LOCKED))
         RETURNING m.*;
         GET DIAGNOSTICS v_leased = ROW_COUNT;
 

@@ -1,5 +1,13 @@
 -- Internal helpers, shared by the public functions.
 --
+-- Every public function is SECURITY DEFINER and sets two things:
+--   search_path = pg_catalog, pg_temp      so no caller's objects can stand in
+--                                           for the ones it uses;
+--   plan_cache_mode = force_generic_plan   every statement inside filters on a
+--       key (queue_id, id, name), and its generic plan is the right one; left
+--       to choose, the plan cache re-planned the dequeue's UPDATE on every call
+--       (an empty dequeue took 55 us instead of 24 us).
+--
 -- They are not SECURITY DEFINER and set no search_path of their own: they run
 -- inside the public functions, which pin it. EXECUTE on them is revoked from
 -- PUBLIC in grants.sql. The hottest functions test their arguments inline and

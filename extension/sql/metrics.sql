@@ -67,6 +67,7 @@ CREATE FUNCTION @extschema@.metrics(queue_name text)
 RETURNS @extschema@.queue_metrics
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_row @extschema@.queue_metrics;
@@ -85,6 +86,7 @@ CREATE FUNCTION @extschema@.metrics_all()
 RETURNS SETOF @extschema@.queue_metrics
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
     SELECT qm.* FROM @extschema@.queue_metrics qm ORDER BY qm.queue_name;
 $$;

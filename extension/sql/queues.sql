@@ -12,6 +12,7 @@ CREATE FUNCTION @extschema@.create_queue(
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_id bigint;
@@ -54,6 +55,7 @@ CREATE FUNCTION @extschema@.drop_queue(
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_queue @extschema@.pgqrs_queues;
@@ -108,6 +110,7 @@ CREATE FUNCTION @extschema@.purge_queue(queue_name text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_queue @extschema@.pgqrs_queues := @extschema@._queue(purge_queue.queue_name);

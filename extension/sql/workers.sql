@@ -35,6 +35,7 @@ CREATE FUNCTION @extschema@.register_worker(
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now timestamptz := clock_timestamp();
@@ -64,6 +65,7 @@ CREATE FUNCTION @extschema@.heartbeat(worker_id bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     UPDATE @extschema@.pgqrs_workers w
@@ -85,6 +87,7 @@ CREATE FUNCTION @extschema@.stop_worker(worker_id bigint)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_queue_id bigint;
@@ -114,6 +117,7 @@ CREATE FUNCTION @extschema@.reap_workers(stale_after_seconds integer)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now timestamptz := clock_timestamp();
@@ -147,6 +151,7 @@ CREATE FUNCTION @extschema@.purge_workers(older_than_seconds integer DEFAULT 864
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_count bigint;
