@@ -141,15 +141,15 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float) -> list[Sce
 class Server:
     """A throwaway PostgreSQL cluster on its own port and data directory."""
 
-    def __init__(self, bindir: Path, port: int):
-        self.bindir, self.port = bindir, port
+    def __init__(self, bindir: Path, port: int, synchronous_commit: str):
+        self.bindir, self.port, self.synchronous_commit = bindir, port, synchronous_commit
         self.dir = Path(tempfile.mkdtemp(prefix="pgqrs-bench."))
 
     def __enter__(self) -> "Server":
         subprocess.run([self.bindir / "initdb", "-D", self.dir / "data", "-A", "trust", "-U", "postgres",
                         "--no-sync"], check=True, stdout=subprocess.DEVNULL)
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses='' -c max_connections=50 "
-                   "-c shared_buffers=1GB -c max_wal_size=4GB -c synchronous_commit=off")
+                   f"-c shared_buffers=1GB -c max_wal_size=4GB -c synchronous_commit={self.synchronous_commit}")
         subprocess.run([self.bindir / "pg_ctl", "-D", self.dir / "data", "-l", self.dir / "log", "-w",
                         "-o", options, "start"], check=True, stdout=subprocess.DEVNULL)
         return self
@@ -292,7 +292,8 @@ def print_table(doc: dict) -> None:
     if "flatness" in doc["meta"]:
         print("flatness (big backlog / small backlog): "
               + ", ".join(f"{s} {v}" for s, v in doc["meta"]["flatness"].items()))
-    print("msgs/s, counted in the database; " + doc["meta"]["command"])
+    print(f"msgs/s, counted in the database; {doc['meta']['clients']} clients, synchronous_commit="
+          f"{doc['meta']['synchronous_commit']}; {doc['meta']['machine']}; {doc['meta']['command']}")
 
 
 def chart(doc: dict, path: Path) -> None:
@@ -324,6 +325,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", help="comma-separated scenario names")
     parser.add_argument("--port", type=int, default=55499)
+    parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
+                        help="on (PostgreSQL's default): every commit waits for its WAL flush; off: measures "
+                             "the queue's own CPU cost")
     parser.add_argument("--pg-bin", default=os.environ.get("PGQRS_PG_BIN", "/usr/lib/postgresql/15/bin"))
     parser.add_argument("--out", default="bench/results", help="directory for latest.json and latest.png")
     args = parser.parse_args()
@@ -339,11 +343,12 @@ def main() -> None:
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, {version}",
         "command": "bench/run.sh " + " ".join(sys.argv[1:]),
         "clients": args.clients,
+        "synchronous_commit": args.synchronous_commit,
         "duration_s": args.duration,
         "date": time.strftime("%Y-%m-%d"),
     }
     results = []
-    with Server(bindir, args.port) as server:
+    with Server(bindir, args.port, args.synchronous_commit) as server:
         install(server)
         for scenario in plan:
             for system in SYSTEMS:
