@@ -30,19 +30,23 @@ BEGIN
 END
 $$;
 
--- dequeue(queue_name, qty, vt_seconds, worker_id)
+-- dequeue(queue_name, qty, vt_seconds, worker_id, wait_seconds)
 --   Leases up to qty visible messages, oldest first, skipping rows other
 --   sessions have locked. Each stays invisible for vt_seconds, its read_ct
 --   grows by one and it records worker_id. A message whose lease runs out is
 --   delivered again; one that has been delivered max_attempts times is moved
 --   to the dead letters instead. A worker_id must belong to an active worker
---   of this queue (PQ008, PQ009). Writes pgqrs_messages (and pgqrs_delayed,
+--   of this queue (PQ008, PQ009). With wait_seconds, an empty queue is polled
+--   (every 10 ms at first, then up to every 100 ms) until a message comes or
+--   the time is up: a long poll for clients that cannot LISTEN. The call
+--   holds its snapshot meanwhile, so keep waits short (seconds). Writes pgqrs_messages (and pgqrs_delayed,
 --   pgqrs_archive).
 CREATE FUNCTION @extschema@.dequeue(
     queue_name text,
     qty integer DEFAULT 1,
     vt_seconds integer DEFAULT 30,
-    worker_id bigint DEFAULT NULL)
+    worker_id bigint DEFAULT NULL,
+    wait_seconds integer DEFAULT 0)
 RETURNS SETOF @extschema@.pgqrs_messages
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -55,12 +59,16 @@ DECLARE
     v_wanted integer;
     v_buried integer := 0;
     v_leased integer;
+    v_deadline timestamptz;
+    v_pause double precision := 0.01;
 BEGIN
     -- Tested inline: the helpers, called only to raise, cost a call each.
     IF dequeue.qty IS NULL OR dequeue.qty NOT BETWEEN 1 AND @extschema@.max_batch_size()
-       OR dequeue.vt_seconds IS NULL OR dequeue.vt_seconds < 0 THEN
+       OR dequeue.vt_seconds IS NULL OR dequeue.vt_seconds < 0
+       OR dequeue.wait_seconds IS NULL OR dequeue.wait_seconds < 0 THEN
         PERFORM @extschema@._check_count('qty', dequeue.qty);
         PERFORM @extschema@._check_seconds('vt_seconds', dequeue.vt_seconds);
+        PERFORM @extschema@._check_seconds('wait_seconds', dequeue.wait_seconds);
     END IF;
     v_queue := @extschema@._queue(dequeue.queue_name);
     IF dequeue.worker_id IS NOT NULL THEN
@@ -68,58 +76,68 @@ BEGIN
     END IF;
     v_lease := dequeue.vt_seconds * interval '1 second';
     v_wanted := dequeue.qty;
-    v_now := clock_timestamp();  -- a parameter, so an index condition below
+    v_deadline := clock_timestamp() + dequeue.wait_seconds * interval '1 second';
 
-    -- Delayed messages that are due join the queue first, ids unchanged, so
-    -- they take their place among the visible messages by id. A thousand at
-    -- a time at least, so a burst that falls due at once soon is all there.
-    WITH due AS (
-        DELETE FROM @extschema@.pgqrs_delayed d
-        WHERE d.queue_id = v_queue.id
-          AND d.id = ANY (ARRAY(
-                SELECT x.id
-                FROM @extschema@.pgqrs_delayed x
-                WHERE x.queue_id = v_queue.id AND x.vt <= v_now
-                ORDER BY x.vt
-                LIMIT greatest(v_wanted, 1000)
-                FOR UPDATE SKIP LOCKED))
-        RETURNING d.*
-    )
-    INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
-
-    -- Without a delivery limit this loop runs once. With one, it runs again
-    -- while burying dead letters left it short of qty.
+    -- Runs once, unless asked to wait for an empty queue.
+    <<waiting>>
     LOOP
-        v_now := clock_timestamp();
-        IF v_queue.max_attempts IS NOT NULL THEN
-            v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now);
-        END IF;
+        v_now := clock_timestamp();  -- a parameter, so an index condition below
 
-        -- "id = ANY (ARRAY(...))" makes the picked ids an index condition, so
-        -- no plan can scan the queue's rows again to join them.
-        RETURN QUERY
-        UPDATE @extschema@.pgqrs_messages m
-        SET vt = v_now + v_lease,
-            read_ct = m.read_ct + 1,
-            dequeued_at = v_now,
-            worker_id = dequeue.worker_id
-        WHERE m.queue_id = v_queue.id
-          AND m.id = ANY (ARRAY(
-                SELECT p.id
-                FROM @extschema@.pgqrs_messages p
-                WHERE p.queue_id = v_queue.id
-                  AND p.vt <= v_now
-                  AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
-                ORDER BY p.id
-                LIMIT v_wanted
-                FOR UPDATE SKIP LOCKED))
-        RETURNING m.*;
-        GET DIAGNOSTICS v_leased = ROW_COUNT;
+        -- Delayed messages that are due join the queue first, ids unchanged, so
+        -- they take their place among the visible messages by id. A thousand at
+        -- a time at least, so a burst that falls due at once soon is all there.
+        WITH due AS (
+            DELETE FROM @extschema@.pgqrs_delayed d
+            WHERE d.queue_id = v_queue.id
+              AND d.id = ANY (ARRAY(
+                    SELECT x.id
+                    FROM @extschema@.pgqrs_delayed x
+                    WHERE x.queue_id = v_queue.id AND x.vt <= v_now
+                    ORDER BY x.vt
+                    LIMIT greatest(v_wanted, 1000)
+                    FOR UPDATE SKIP LOCKED))
+            RETURNING d.*
+        )
+        INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
 
-        v_wanted := v_wanted - v_leased;
-        EXIT WHEN v_wanted = 0 OR v_buried = 0;
-    END LOOP;
+        -- Without a delivery limit this loop runs once. With one, it runs again
+        -- while burying dead letters left it short of qty.
+        LOOP
+            v_now := clock_timestamp();
+            IF v_queue.max_attempts IS NOT NULL THEN
+                v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now);
+            END IF;
+
+            -- "id = ANY (ARRAY(...))" makes the picked ids an index condition, so
+            -- no plan can scan the queue's rows again to join them.
+            RETURN QUERY
+            UPDATE @extschema@.pgqrs_messages m
+            SET vt = v_now + v_lease,
+                read_ct = m.read_ct + 1,
+                dequeued_at = v_now,
+                worker_id = dequeue.worker_id
+            WHERE m.queue_id = v_queue.id
+              AND m.id = ANY (ARRAY(
+                    SELECT p.id
+                    FROM @extschema@.pgqrs_messages p
+                    WHERE p.queue_id = v_queue.id
+                      AND p.vt <= v_now
+                      AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
+                    ORDER BY p.id
+                    LIMIT v_wanted
+                    FOR UPDATE SKIP LOCKED))
+            RETURNING m.*;
+            GET DIAGNOSTICS v_leased = ROW_COUNT;
+
+            v_wanted := v_wanted - v_leased;
+            EXIT WHEN v_wanted = 0 OR v_buried = 0;
+        END LOOP;
+
+        EXIT waiting WHEN v_wanted < dequeue.qty OR clock_timestamp() >= v_deadline;
+        PERFORM pg_sleep(least(v_pause, extract(epoch FROM v_deadline - clock_timestamp())));
+        v_pause := least(v_pause * 2, 0.1);
+    END LOOP waiting;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.dequeue(text, integer, integer, bigint) IS
-    'lease up to qty visible messages, oldest first, for vt_seconds (FOR UPDATE SKIP LOCKED)';
+COMMENT ON FUNCTION @extschema@.dequeue(text, integer, integer, bigint, integer) IS
+    'lease up to qty visible messages, oldest first, for vt_seconds (FOR UPDATE SKIP LOCKED); wait_seconds: long poll';

@@ -1,21 +1,28 @@
 -- Producing.
 
--- _queue_for_enqueue(queue_name)
---   The id of the queue to write to, looked up under the shared name lock (see
+-- _queue_for_enqueue(queue_name, ready)
+--   The queue to write to, looked up under the shared name lock (see
 --   _queue_lock_class()), so a concurrent drop_queue() either waits for this
---   transaction or has already removed the queue (PQ001).
-CREATE FUNCTION @extschema@._queue_for_enqueue(p_queue_name text)
+--   transaction or has already removed the queue (PQ001). When ready messages
+--   are coming and the queue asks for it, sends the notification: one per
+--   call, and PostgreSQL delivers it at commit, once per transaction.
+CREATE FUNCTION @extschema@._queue_for_enqueue(p_queue_name text, p_ready boolean)
 RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
     v_queue_id bigint;
+    v_notify boolean;
 BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(
         @extschema@._queue_lock_class(), pg_catalog.hashtext(p_queue_name));
-    SELECT q.id INTO v_queue_id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = p_queue_name;
+    SELECT q.id, q.notify INTO v_queue_id, v_notify
+    FROM @extschema@.pgqrs_queues q WHERE q.queue_name = p_queue_name;
     IF NOT FOUND THEN
         PERFORM @extschema@._queue(p_queue_name);  -- raises the error
+    END IF;
+    IF v_notify AND p_ready THEN
+        PERFORM pg_catalog.pg_notify(@extschema@._notify_channel(v_queue_id), '');
     END IF;
     RETURN v_queue_id;
 END
@@ -44,7 +51,7 @@ BEGIN
     IF enqueue.delay_seconds IS NULL OR enqueue.delay_seconds < 0 THEN
         PERFORM @extschema@._check_seconds('delay_seconds', enqueue.delay_seconds);
     END IF;
-    v_queue_id := @extschema@._queue_for_enqueue(enqueue.queue_name);
+    v_queue_id := @extschema@._queue_for_enqueue(enqueue.queue_name, enqueue.delay_seconds = 0);
 
     IF enqueue.delay_seconds = 0 THEN
         INSERT INTO @extschema@.pgqrs_messages AS m (queue_id, payload, enqueued_at, vt)
@@ -95,7 +102,8 @@ BEGIN
         RAISE EXCEPTION 'payloads[%] is NULL', v_null_at USING ERRCODE = 'PQ005';
     END IF;
     PERFORM @extschema@._check_seconds('delay_seconds', enqueue_batch.delay_seconds);
-    v_queue_id := @extschema@._queue_for_enqueue(enqueue_batch.queue_name);
+    v_queue_id := @extschema@._queue_for_enqueue(enqueue_batch.queue_name,
+        enqueue_batch.delay_seconds = 0 AND cardinality(enqueue_batch.payloads) > 0);
 
     -- Ids are drawn after the sort, so they follow the payloads' order.
     IF enqueue_batch.delay_seconds = 0 THEN

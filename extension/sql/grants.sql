@@ -22,14 +22,17 @@ REVOKE ALL ON FUNCTION
     @extschema@._check_ids(text, bigint[]),
     @extschema@._check_worker(bigint, @extschema@.pgqrs_queues),
     @extschema@._move_to_archive(bigint, bigint[], bigint, boolean),
-    @extschema@.create_queue(text, integer, boolean),
+    @extschema@.create_queue(text, integer, boolean, boolean),
     @extschema@.drop_queue(text, boolean, boolean),
     @extschema@.purge_queue(text),
-    @extschema@._queue_for_enqueue(text),
+    @extschema@._queue_for_enqueue(text, boolean),
+    @extschema@._notify_channel(bigint),
+    @extschema@.set_queue_notify(text, boolean),
+    @extschema@.notify_channel(text),
     @extschema@.enqueue(text, jsonb, integer),
     @extschema@.enqueue_batch(text, jsonb[], integer),
     @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz),
-    @extschema@.dequeue(text, integer, integer, bigint),
+    @extschema@.dequeue(text, integer, integer, bigint, integer),
     @extschema@.delete(text, bigint, bigint),
     @extschema@.delete_batch(text, bigint[], bigint),
     @extschema@.archive(text, bigint, bigint),
@@ -82,6 +85,7 @@ BEGIN
         @extschema@.metrics_all(),
         @extschema@.version(),
         @extschema@.max_batch_size(),
+        @extschema@.notify_channel(text),
         @extschema@.register_worker(text, text, integer),
         @extschema@.heartbeat(bigint),
         @extschema@.stop_worker(bigint)
@@ -94,7 +98,7 @@ BEGIN
         TO pgqrs_producer;
 
     GRANT EXECUTE ON FUNCTION
-        @extschema@.dequeue(text, integer, integer, bigint),
+        @extschema@.dequeue(text, integer, integer, bigint, integer),
         @extschema@.delete(text, bigint, bigint),
         @extschema@.delete_batch(text, bigint[], bigint),
         @extschema@.archive(text, bigint, bigint),
@@ -105,9 +109,10 @@ BEGIN
         TO pgqrs_consumer;
 
     GRANT EXECUTE ON FUNCTION
-        @extschema@.create_queue(text, integer, boolean),
+        @extschema@.create_queue(text, integer, boolean, boolean),
         @extschema@.drop_queue(text, boolean, boolean),
         @extschema@.purge_queue(text),
+        @extschema@.set_queue_notify(text, boolean),
         @extschema@.dead_letters(text, integer),
         @extschema@.replay_dead_letters(text, bigint[]),
         @extschema@.purge_archive(text, integer, boolean),

@@ -63,6 +63,13 @@ RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 1886482802 $$;
 
+-- _notify_channel(queue_id)
+--   The notification channel of a queue (see notify_channel()).
+CREATE FUNCTION @extschema@._notify_channel(p_queue_id bigint)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 'pgqrs_' || '@extschema@'::regnamespace::oid || '_' || p_queue_id $$;
+
 -- _check_queue_name(name)
 --   1 to 64 characters: letters, digits, '_', '-' and '.', not starting with
 --   '-' or '.'. Raises PQ003 otherwise.

@@ -1,14 +1,17 @@
 -- Queue lifecycle.
 
--- create_queue(queue_name, max_attempts, if_not_exists)
+-- create_queue(queue_name, max_attempts, if_not_exists, notify)
 --   Creates a queue and returns its id. An existing name raises PQ002, or with
 --   if_not_exists returns the existing queue's id (its settings unchanged).
 --   max_attempts: deliveries after which a message is dead-lettered (NULL: no
---   limit). Writes pgqrs_queues.
+--   limit). notify: every enqueue of ready messages sends one notification on
+--   notify_channel(queue_name), so listening workers wake up at once.
+--   Writes pgqrs_queues.
 CREATE FUNCTION @extschema@.create_queue(
     queue_name text,
     max_attempts integer DEFAULT NULL,
-    if_not_exists boolean DEFAULT false)
+    if_not_exists boolean DEFAULT false,
+    notify boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -24,8 +27,8 @@ BEGIN
     END IF;
 
     -- ON CONFLICT waits for a concurrent create of the same name to finish.
-    INSERT INTO @extschema@.pgqrs_queues AS q (queue_name, max_attempts)
-    VALUES (create_queue.queue_name, create_queue.max_attempts)
+    INSERT INTO @extschema@.pgqrs_queues AS q (queue_name, max_attempts, notify)
+    VALUES (create_queue.queue_name, create_queue.max_attempts, coalesce(create_queue.notify, false))
     ON CONFLICT ON CONSTRAINT pgqrs_queues_queue_name_key DO NOTHING
     RETURNING q.id INTO v_id;
     IF v_id IS NOT NULL THEN
@@ -40,8 +43,45 @@ BEGIN
     RETURN (@extschema@._queue(create_queue.queue_name)).id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.create_queue(text, integer, boolean) IS
+COMMENT ON FUNCTION @extschema@.create_queue(text, integer, boolean, boolean) IS
     'create a queue; returns its id (PQ002 if it exists, unless if_not_exists)';
+
+-- set_queue_notify(queue_name, notify)
+--   Turns the queue's enqueue notifications on or off. Writes pgqrs_queues.
+CREATE FUNCTION @extschema@.set_queue_notify(queue_name text, notify boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    IF set_queue_notify.notify IS NULL THEN
+        RAISE EXCEPTION 'notify must be true or false, not NULL' USING ERRCODE = 'PQ004';
+    END IF;
+    UPDATE @extschema@.pgqrs_queues q
+    SET notify = set_queue_notify.notify
+    WHERE q.id = (@extschema@._queue(set_queue_notify.queue_name)).id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_queue_notify(text, boolean) IS
+    'turn a queue''s enqueue notifications on or off';
+
+-- notify_channel(queue_name)
+--   The channel to LISTEN on for the queue's notifications. It names the
+--   schema by oid and the queue by id: short, and unique in the database
+--   whatever the names.
+CREATE FUNCTION @extschema@.notify_channel(queue_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    RETURN @extschema@._notify_channel((@extschema@._queue(notify_channel.queue_name)).id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.notify_channel(text) IS
+    'the channel to LISTEN on for a queue''s enqueue notifications';
 
 -- drop_queue(queue_name, force, if_exists)
 --   Removes a queue. Without force it refuses (PQ007) while the queue holds

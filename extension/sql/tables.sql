@@ -15,10 +15,11 @@ CREATE TABLE @extschema@.pgqrs_queues (
     id           bigserial PRIMARY KEY,
     queue_name   text NOT NULL CONSTRAINT pgqrs_queues_queue_name_key UNIQUE,
     max_attempts integer CHECK (max_attempts >= 1),
+    notify       boolean NOT NULL DEFAULT false,
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE @extschema@.pgqrs_queues IS
-    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit)';
+    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel()';
 
 CREATE TABLE @extschema@.pgqrs_workers (
     id           bigserial PRIMARY KEY,

@@ -61,6 +61,12 @@ SELECT error_of($$SELECT pgqrs.drop_queue('later')$$);
 SELECT pgqrs.purge_queue('later') AS purged_with_delayed;
 SELECT count(*) AS nothing_left FROM pgqrs.pgqrs_delayed d JOIN pgqrs.pgqrs_queues q ON q.id = d.queue_id WHERE q.queue_name = 'later';
 
+-- A long poll waits for the time given when nothing comes.
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(*) AS nothing FROM pgqrs.dequeue('work', 1, 30, wait_seconds => 1);
+SELECT clock_timestamp() - :'t0' >= interval '1 second' AS waited;
+SELECT error_of($$SELECT pgqrs.dequeue('work', 1, 30, NULL, -1)$$);
+
 -- Arguments.
 SELECT error_of($$SELECT pgqrs.dequeue('work', 0)$$);
 SELECT error_of($$SELECT pgqrs.dequeue('work', NULL)$$);

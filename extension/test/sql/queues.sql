@@ -13,6 +13,18 @@ SELECT pgqrs.create_queue(queue_name => 'mail', max_attempts => 3) > 0 AS create
 SELECT max_attempts FROM pgqrs.pgqrs_queues WHERE queue_name = 'mail';
 SELECT error_of($$SELECT pgqrs.create_queue('bad_attempts', max_attempts => 0)$$);
 
+-- Notifications: off unless asked; each queue has its own channel.
+SELECT notify FROM pgqrs.pgqrs_queues WHERE queue_name = 'mail';
+SELECT pgqrs.create_queue('loud', notify => true) > 0 AS created;
+SELECT notify FROM pgqrs.pgqrs_queues WHERE queue_name = 'loud';
+SELECT pgqrs.set_queue_notify('loud', false);
+SELECT notify FROM pgqrs.pgqrs_queues WHERE queue_name = 'loud';
+SELECT pgqrs.notify_channel('loud') ~ '^pgqrs_[0-9]+_[0-9]+$' AS channel_shape,
+       pgqrs.notify_channel('loud') <> pgqrs.notify_channel('mail') AS one_per_queue;
+SELECT error_of($$SELECT pgqrs.set_queue_notify('loud', NULL)$$);
+SELECT error_of($$SELECT pgqrs.notify_channel('nope')$$);
+SELECT pgqrs.drop_queue('loud');
+
 -- Names: letters, digits, _ - . up to 64 characters.
 SELECT pgqrs.create_queue('Billing.invoices-v2_x') > 0 AS created;
 SELECT error_of($$SELECT pgqrs.create_queue(NULL)$$);
