@@ -34,6 +34,14 @@ SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid) LIKE ANY
        (ARRAY['%vt%', '%read_ct%', '%worker_id%']) AS blocks_hot
 FROM pg_index WHERE indrelid = 'pgqrs.pgqrs_messages'::regclass;
 
+-- pgqrs_delayed and pgqrs_messages have the same columns in the same order:
+-- rows move between them with SELECT *.
+SELECT (SELECT array_agg((attname, atttypid)::text ORDER BY attnum) FROM pg_attribute
+        WHERE attrelid = 'pgqrs.pgqrs_messages'::regclass AND attnum > 0 AND NOT attisdropped)
+     = (SELECT array_agg((attname, atttypid)::text ORDER BY attnum) FROM pg_attribute
+        WHERE attrelid = 'pgqrs.pgqrs_delayed'::regclass AND attnum > 0 AND NOT attisdropped)
+       AS same_columns;
+
 -- DROP EXTENSION removes everything but the cluster-wide roles.
 DROP EXTENSION pgqrs;
 SELECT count(*) AS leftovers FROM pg_namespace WHERE nspname = 'pgqrs'
