@@ -8,12 +8,12 @@
 --       to choose, the plan cache re-planned the dequeue's UPDATE on every call
 --       (an empty dequeue took 55 us instead of 24 us).
 --
--- They are not SECURITY DEFINER and set no search_path of their own: they run
--- inside the public functions, which pin it. EXECUTE on them is revoked from
--- PUBLIC in grants.sql. The hottest functions test their arguments inline and
--- call the _check_ helpers only to raise, since each call costs microseconds.
--- Errors use pgqrs's own SQLSTATEs (class PQ), listed in
--- the README:
+-- The helpers here (names starting with "_") are neither: they run inside the
+-- public functions, which pin both. EXECUTE on them is revoked from PUBLIC in
+-- grants.sql. The hottest functions test their arguments inline and call the
+-- _check_ helpers only to raise, since each call costs microseconds.
+--
+-- Errors use pgqrs's own SQLSTATEs (class PQ), listed in the README:
 --   PQ001 queue not found      PQ004 invalid argument   PQ007 queue not empty
 --   PQ002 queue exists         PQ005 invalid payload    PQ008 worker not found
 --   PQ003 invalid queue name   PQ006 batch too large    PQ009 worker not active
