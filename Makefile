@@ -17,7 +17,7 @@ DATA_built = extension/pgqrs--$(EXTVERSION).sql
 DATA       = $(wildcard extension/pgqrs--*--*.sql)
 
 TEST_OUTPUT ?= extension/test/results
-REGRESS      = setup queues enqueue dequeue acknowledge dead_letters workers metrics roles catalog
+REGRESS      = setup queues enqueue dequeue acknowledge dead_letters workers metrics named roles catalog
 REGRESS_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/regress
 ISOLATION    = concurrent_dequeue rollback_dequeue lease_fencing concurrent_create drop_during_enqueue
 ISOLATION_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/isolation --load-extension=pgqrs
