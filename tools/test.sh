@@ -51,6 +51,7 @@ sql_tests() {
 }
 
 failed=0
+make -C "$repo" -s checkver PG_CONFIG="$PG_BIN/pg_config" || failed=1
 sql_tests "$PG_BIN" 55432 || failed=1
 sql_tests "$(embedded_pg_bin)" 55433 || failed=1
 
