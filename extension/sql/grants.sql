@@ -118,7 +118,7 @@ BEGIN
         @extschema@.purge_archive(text, integer, boolean),
         @extschema@.purge_workers(integer)
         TO pgqrs_admin;
-    GRANT SELECT ON @extschema@.pgqrs_queues, @extschema@.pgqrs_workers,
+    GRANT SELECT ON @extschema@.messages, @extschema@.pgqrs_queues, @extschema@.pgqrs_workers,
                     @extschema@.pgqrs_messages, @extschema@.pgqrs_delayed, @extschema@.pgqrs_archive
         TO pgqrs_admin;
 END

@@ -1,4 +1,19 @@
--- Observing: queue_metrics, worker_health, metrics(), metrics_all(), version().
+-- Observing: messages, queue_metrics, worker_health, metrics(), metrics_all(),
+-- version().
+
+-- messages: every message not yet finished, wherever it waits, with its state
+-- at statement_timestamp(): ready, in_flight (leased) or delayed.
+CREATE VIEW @extschema@.messages AS
+SELECT m.*,
+       CASE WHEN m.vt <= statement_timestamp() THEN 'ready'
+            WHEN m.dequeued_at IS NOT NULL THEN 'in_flight'
+            ELSE 'delayed' END AS state
+FROM @extschema@.pgqrs_messages m
+UNION ALL
+SELECT d.*, 'delayed' AS state
+FROM @extschema@.pgqrs_delayed d;
+COMMENT ON VIEW @extschema@.messages IS
+    'every message not yet finished (pgqrs_messages and pgqrs_delayed), with its state: ready, in_flight or delayed';
 
 -- queue_metrics: one row per queue, read at statement_timestamp().
 --   ready             visible now

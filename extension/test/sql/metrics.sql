@@ -20,5 +20,8 @@ SELECT queue_name, ready FROM pgqrs.metrics(queue_name => 'm1');
 SELECT queue_name, ready, in_flight, delayed, archived FROM pgqrs.metrics_all();
 SELECT error_of($$SELECT pgqrs.metrics('nope')$$);
 
+-- The messages view: every unfinished message with its state.
+SELECT state, count(*) FROM pgqrs.messages GROUP BY state ORDER BY state;
+
 SELECT pgqrs.drop_queue(queue_name, force => true) FROM pgqrs.pgqrs_queues ORDER BY id;
 SELECT count(*) AS no_queues FROM pgqrs.metrics_all();
