@@ -109,24 +109,28 @@ BEGIN
             END IF;
 
             -- "id = ANY (ARRAY(...))" makes the picked ids an index condition, so
-            -- no plan can scan the queue's rows again to join them.
+            -- no plan can scan the queue's rows again to join them. The leased
+            -- rows come back oldest first.
             RETURN QUERY
-            UPDATE @extschema@.pgqrs_messages m
-            SET vt = v_now + v_lease,
-                read_ct = m.read_ct + 1,
-                dequeued_at = v_now,
-                worker_id = dequeue.worker_id
-            WHERE m.queue_id = v_queue.id
-              AND m.id = ANY (ARRAY(
-                    SELECT p.id
-                    FROM @extschema@.pgqrs_messages p
-                    WHERE p.queue_id = v_queue.id
-                      AND p.vt <= v_now
-                      AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
-                    ORDER BY p.id
-                    LIMIT v_wanted
-                    FOR UPDATE SKIP LOCKED))
-            RETURNING m.*;
+            WITH leased AS (
+                UPDATE @extschema@.pgqrs_messages m
+                SET vt = v_now + v_lease,
+                    read_ct = m.read_ct + 1,
+                    dequeued_at = v_now,
+                    worker_id = dequeue.worker_id
+                WHERE m.queue_id = v_queue.id
+                  AND m.id = ANY (ARRAY(
+                        SELECT p.id
+                        FROM @extschema@.pgqrs_messages p
+                        WHERE p.queue_id = v_queue.id
+                          AND p.vt <= v_now
+                          AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
+                        ORDER BY p.id
+                        LIMIT v_wanted
+                        FOR UPDATE SKIP LOCKED))
+                RETURNING m.*
+            )
+            SELECT * FROM leased ORDER BY leased.id;
             GET DIAGNOSTICS v_leased = ROW_COUNT;
 
             v_wanted := v_wanted - v_leased;
