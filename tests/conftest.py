@@ -71,3 +71,32 @@ def empty_dsn(postgresql_proc) -> str:
 def pg_bin() -> Path:
     """Directory of the server's binaries (psql, pg_dump, pgbench, ...)."""
     return PG_BIN
+
+
+# -- fixtures of the Python library tests -------------------------------------
+
+
+@pytest.fixture
+def config(dsn):
+    """A pgqrs Config for the fresh database (small pool, short timeout)."""
+    from pgqrs import Config
+
+    return Config(dsn=dsn, max_connections=4, connection_timeout_seconds=10)
+
+
+@pytest.fixture
+def admin(config):
+    """An open Admin on the fresh database."""
+    from pgqrs import Admin
+
+    with Admin(config) as adm:
+        yield adm
+
+
+@pytest.fixture
+async def async_admin(config):
+    """An open AsyncAdmin on the fresh database."""
+    from pgqrs import AsyncAdmin
+
+    async with AsyncAdmin(config) as adm:
+        yield adm

@@ -1,0 +1,94 @@
+"""pgqrs: a job queue inside PostgreSQL (Python client)."""
+
+from __future__ import annotations
+
+from importlib import metadata as _metadata
+
+from .admin import Admin, AsyncAdmin
+from .config import Config
+from .consumer import AsyncConsumer, Consumer
+from .db import create_async_pool, create_pool
+from .errors import (
+    SQLSTATE_ERRORS,
+    BatchTooLarge,
+    ConfigError,
+    ConnectionFailed,
+    DatabaseError,
+    InvalidArgument,
+    InvalidPayload,
+    InvalidQueueName,
+    NotInstalled,
+    PayloadTooLarge,
+    PgqrsError,
+    QueueExists,
+    QueueNotEmpty,
+    QueueNotFound,
+    WorkerNotActive,
+    WorkerNotFound,
+    translate_error,
+    wrap_errors,
+)
+from .producer import AsyncProducer, Producer
+from .tables import (
+    AsyncPgqrsArchiveTable,
+    AsyncPgqrsMessages,
+    AsyncPgqrsQueues,
+    AsyncPgqrsWorkers,
+    PgqrsArchiveTable,
+    PgqrsMessages,
+    PgqrsQueues,
+    PgqrsWorkers,
+)
+from .types import ArchivedMessage, InstallResult, Message, Queue, QueueMetrics, VerifyReport, Worker, WorkerHealth
+
+try:
+    __version__ = _metadata.version("pgqrs")
+except _metadata.PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0+unknown"
+
+__all__ = [
+    "__version__",
+    "Admin",
+    "AsyncAdmin",
+    "Config",
+    "Consumer",
+    "AsyncConsumer",
+    "Producer",
+    "AsyncProducer",
+    "create_pool",
+    "create_async_pool",
+    "PgqrsQueues",
+    "PgqrsWorkers",
+    "PgqrsMessages",
+    "PgqrsArchiveTable",
+    "AsyncPgqrsQueues",
+    "AsyncPgqrsWorkers",
+    "AsyncPgqrsMessages",
+    "AsyncPgqrsArchiveTable",
+    "Message",
+    "ArchivedMessage",
+    "Queue",
+    "Worker",
+    "QueueMetrics",
+    "WorkerHealth",
+    "InstallResult",
+    "VerifyReport",
+    "PgqrsError",
+    "QueueNotFound",
+    "QueueExists",
+    "InvalidQueueName",
+    "InvalidArgument",
+    "InvalidPayload",
+    "PayloadTooLarge",
+    "BatchTooLarge",
+    "QueueNotEmpty",
+    "WorkerNotFound",
+    "WorkerNotActive",
+    "ConfigError",
+    "ConnectionFailed",
+    "NotInstalled",
+    "DatabaseError",
+    "SQLSTATE_ERRORS",
+    "translate_error",
+    "wrap_errors",
+]

@@ -1,0 +1,225 @@
+"""Configuration: flags, then environment, then a YAML file, then defaults.
+
+Every error names where the bad value came from (flag, environment variable or
+file), because that is what the user has to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = ["Config", "DEFAULT_CONFIG_FILES", "ENV_VARS", "SCHEMA_PATTERN", "validate_schema"]
+
+SCHEMA_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+# Looked for in the current directory when neither a flag nor PGQRS_CONFIG_FILE names a file.
+DEFAULT_CONFIG_FILES = ("pgqrs.yaml", "pgqrs.yml")
+
+# field name -> environment variable
+ENV_VARS: dict[str, str] = {
+    "dsn": "PGQRS_DSN",
+    "schema": "PGQRS_SCHEMA",
+    "max_connections": "PGQRS_MAX_CONNECTIONS",
+    "connection_timeout_seconds": "PGQRS_CONNECTION_TIMEOUT",
+    "default_lock_time_seconds": "PGQRS_DEFAULT_LOCK_TIME",
+    "default_max_batch_size": "PGQRS_DEFAULT_BATCH_SIZE",
+}
+CONFIG_FILE_ENV = "PGQRS_CONFIG_FILE"
+
+
+def validate_schema(schema: Any, source: str = "schema") -> str:
+    """The schema name, if it is a plain identifier; it only ever reaches SQL as sql.Identifier."""
+    if not isinstance(schema, str) or not SCHEMA_PATTERN.match(schema):
+        raise ConfigError(
+            f"invalid schema name {schema!r} from {source}: "
+            "use 1 to 63 letters, digits or '_', not starting with a digit"
+        )
+    return schema
+
+
+@dataclasses.dataclass
+class Config:
+    dsn: str
+    schema: str = "pgqrs"
+    max_connections: int = 10
+    connection_timeout_seconds: float = 30.0
+    default_lock_time_seconds: int = 30
+    default_max_batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        _check(self, {name: "argument" for name in _FIELDS})
+
+    # -- constructors -------------------------------------------------------
+
+    @classmethod
+    def from_dsn(cls, dsn: str) -> Config:
+        return cls(dsn=dsn)
+
+    @classmethod
+    def from_dsn_with_schema(cls, dsn: str, schema: str) -> Config:
+        return cls(dsn=dsn, schema=schema)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """From PGQRS_* variables alone (PGQRS_DSN is required)."""
+        values, sources = _from_env(os.environ if environ is None else environ)
+        return _build(values, sources)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Config:
+        """From one YAML file alone (its `dsn` key is required)."""
+        values, sources = _from_file(Path(path))
+        return _build(values, sources)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Environment, then the YAML file (PGQRS_CONFIG_FILE or ./pgqrs.yaml / ./pgqrs.yml), then defaults."""
+        return cls.load_with_options(environ=environ)
+
+    @classmethod
+    def load_with_options(
+        cls,
+        dsn: str | None = None,
+        schema: str | None = None,
+        config_file: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Config:
+        """Flags (the arguments; None means not given) > environment > YAML file > defaults."""
+        env = os.environ if environ is None else environ
+        unknown = set(overrides) - set(_FIELDS)
+        if unknown:
+            raise ConfigError(f"unknown configuration option(s) {', '.join(sorted(unknown))} from flags")
+
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+
+        path: Path | None
+        if config_file is not None:
+            path = Path(config_file)
+            if not path.is_file():
+                raise ConfigError(f"config file {str(path)!r} (from flag) does not exist")
+        elif env.get(CONFIG_FILE_ENV):
+            path = Path(env[CONFIG_FILE_ENV])
+            if not path.is_file():
+                raise ConfigError(f"config file {str(path)!r} (from {CONFIG_FILE_ENV}) does not exist")
+        else:
+            path = next((Path(name) for name in DEFAULT_CONFIG_FILES if Path(name).is_file()), None)
+        if path is not None:
+            file_values, file_sources = _from_file(path)
+            values.update(file_values)
+            sources.update(file_sources)
+
+        env_values, env_sources = _from_env(env)
+        values.update(env_values)
+        sources.update(env_sources)
+
+        flags = {"dsn": dsn, "schema": schema, **overrides}
+        for name, value in flags.items():
+            if value is not None:
+                values[name] = value
+                sources[name] = f"flag --{name.replace('_', '-')}"
+        return _build(values, sources)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_NUMBERS: dict[str, type] = {
+    "max_connections": int,
+    "connection_timeout_seconds": float,
+    "default_lock_time_seconds": int,
+    "default_max_batch_size": int,
+}
+_MINIMUM = {
+    "max_connections": 1,
+    "connection_timeout_seconds": 0,
+    "default_lock_time_seconds": 0,
+    "default_max_batch_size": 1,
+}
+
+
+def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, var in ENV_VARS.items():
+        raw = env.get(var)
+        if raw is not None and raw != "":
+            values[name] = raw
+            sources[name] = f"environment variable {var}"
+    return values, sources
+
+
+def _from_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of settings, not {type(data).__name__}")
+    unknown = sorted(str(key) for key in data if key not in _FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)} in config file {str(path)!r}; "
+            f"known keys: {', '.join(_FIELDS)}"
+        )
+    source = f"config file {str(path)!r}"
+    values = {key: value for key, value in data.items() if value is not None}
+    return values, {key: source for key in values}
+
+
+def _convert(name: str, value: Any, source: str) -> Any:
+    kind = _NUMBERS.get(name)
+    if kind is None:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} from {source} must be a string, got {value!r}")
+        return value
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} from {source} must be a number, got {value!r}")
+    try:
+        if kind is int:
+            number: Any = value if isinstance(value, int) else int(str(value).strip())
+        else:
+            number = float(value) if isinstance(value, (int, float)) else float(str(value).strip())
+    except (TypeError, ValueError):
+        article = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name} from {source} must be {article}, got {value!r}") from None
+    return number
+
+
+def _check(config: Config, sources: Mapping[str, str]) -> None:
+    """Types and ranges, on an already built Config; raises ConfigError naming the source."""
+    for name in _FIELDS:
+        source = sources.get(name, "defaults")
+        value = _convert(name, getattr(config, name), source)
+        if name in _MINIMUM and value < _MINIMUM[name]:
+            raise ConfigError(f"{name} from {source} must be at least {_MINIMUM[name]}, got {value!r}")
+        object.__setattr__(config, name, value)
+    if not config.dsn:
+        raise ConfigError(f"no database DSN: pass --dsn, set {ENV_VARS['dsn']}, or put `dsn` in a config file")
+    validate_schema(config.schema, sources.get("schema", "defaults"))
+
+
+def _build(values: dict[str, Any], sources: dict[str, str]) -> Config:
+    if not values.get("dsn"):
+        raise ConfigError(f"no database DSN: pass --dsn, set {ENV_VARS['dsn']}, or put `dsn` in a config file")
+    # Convert first, so the error names the real source rather than "argument".
+    converted = {name: _convert(name, value, sources.get(name, "defaults")) for name, value in values.items()}
+    config = Config.__new__(Config)
+    for name, field in _FIELDS.items():
+        object.__setattr__(config, name, converted.get(name, field.default))
+    _check(config, sources)
+    return config

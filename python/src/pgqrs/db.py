@@ -1,0 +1,153 @@
+"""Connection pools from a Config.
+
+Connections run in autocommit with psycopg's automatic prepared statements off
+(prepare_threshold=None): each pgqrs call is one statement, and nothing relies
+on session state, so the pools work behind pgbouncer in transaction mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Generator
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from .config import Config
+from .errors import wrap_errors
+from .statements import Op
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "connection_kwargs",
+    "create_pool",
+    "create_async_pool",
+    "probe_connection",
+    "probe_connection_async",
+    "run",
+    "run_async",
+]
+
+
+def connection_kwargs(config: Config) -> dict[str, Any]:
+    """Keyword arguments for every connection (also for one-off connections outside a pool)."""
+    timeout = int(config.connection_timeout_seconds)
+    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None}
+    if timeout > 0:
+        kwargs["connect_timeout"] = max(timeout, 2)  # libpq treats 1 as 2 anyway
+    return kwargs
+
+
+def _pool_kwargs(config: Config, min_size: int | None) -> dict[str, Any]:
+    max_size = config.max_connections
+    return {
+        "conninfo": config.dsn,
+        "kwargs": connection_kwargs(config),
+        "min_size": max_size if min_size is None else min(min_size, max_size),
+        "max_size": max_size,
+        "timeout": config.connection_timeout_seconds,
+        "open": False,
+        "name": f"pgqrs[{config.schema}]",
+    }
+
+
+def probe_connection(config: Config) -> None:
+    """Connect once, outside the pool, so a bad host or password fails fast with libpq's reason
+    (a pool would retry quietly until its timeout)."""
+    with wrap_errors():
+        psycopg.connect(config.dsn, **connection_kwargs(config)).close()
+
+
+async def probe_connection_async(config: Config) -> None:
+    with wrap_errors():
+        conn = await psycopg.AsyncConnection.connect(config.dsn, **connection_kwargs(config))
+        await conn.close()
+
+
+def create_pool(config: Config, *, min_size: int | None = 1) -> ConnectionPool:
+    """A closed ConnectionPool; the caller opens it (``pool.open(wait=True)`` or ``with pool:``)."""
+    return ConnectionPool(**_pool_kwargs(config, min_size))
+
+
+def create_async_pool(config: Config, *, min_size: int | None = 1) -> AsyncConnectionPool:
+    """A closed AsyncConnectionPool; the caller opens it (``await pool.open(wait=True)``)."""
+    return AsyncConnectionPool(**_pool_kwargs(config, min_size))
+
+
+# -- running operations ------------------------------------------------------
+#
+# The API is written once as generators that yield statements (Op) and receive
+# their results; these two drivers run them on a sync or an async connection.
+# So the sync and async classes share every statement, argument and mapping.
+
+
+Procedure = Generator[Op, Any, Any]
+
+
+def _result(cur: Any, op: Op) -> Any:
+    if op.fetch == "none":
+        return None
+    if op.fetch == "scalar":
+        row = cur.fetchone()
+        return None if row is None else row[0]
+    if op.fetch == "scalars":
+        return [row[0] for row in cur.fetchall()]
+    if op.fetch == "one":
+        return cur.fetchone()
+    return cur.fetchall()
+
+
+def _cursor_kwargs(op: Op) -> dict[str, Any]:
+    if op.row_type is not None and op.fetch in ("one", "all"):
+        return {"row_factory": class_row(op.row_type)}
+    return {}
+
+
+def run(pool: ConnectionPool, procedure: Procedure, *, transaction: bool = False) -> Any:
+    """Run a procedure on one pooled connection (in one transaction if asked)."""
+    with wrap_errors(), pool.connection() as conn:
+        tx = conn.transaction() if transaction else contextlib.nullcontext()
+        with tx:
+            try:
+                op = next(procedure)
+                while True:
+                    with conn.cursor(**_cursor_kwargs(op)) as cur:
+                        cur.execute(op.query, op.params)
+                        result = _result(cur, op)
+                    op = procedure.send(result)
+            except StopIteration as stop:
+                return stop.value
+
+
+async def run_async(pool: AsyncConnectionPool, procedure: Procedure, *, transaction: bool = False) -> Any:
+    """The async twin of run()."""
+    with wrap_errors():
+        async with pool.connection() as conn:
+            tx = conn.transaction() if transaction else contextlib.nullcontext()
+            async with tx:
+                try:
+                    op = next(procedure)
+                    while True:
+                        async with conn.cursor(**_cursor_kwargs(op)) as cur:
+                            await cur.execute(op.query, op.params)
+                            result = await _aresult(cur, op)
+                        op = procedure.send(result)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _aresult(cur: Any, op: Op) -> Any:
+    if op.fetch == "none":
+        return None
+    if op.fetch == "scalar":
+        row = await cur.fetchone()
+        return None if row is None else row[0]
+    if op.fetch == "scalars":
+        return [row[0] for row in await cur.fetchall()]
+    if op.fetch == "one":
+        return await cur.fetchone()
+    return await cur.fetchall()

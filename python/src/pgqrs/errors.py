@@ -1,0 +1,221 @@
+"""Exceptions: one class per SQLSTATE that pgqrs raises, all under PgqrsError.
+
+The message of a mapped exception is the server's primary message, so a CLI can
+print ``str(exc)`` and the user reads what PostgreSQL said.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "PgqrsError",
+    "QueueNotFound",
+    "QueueExists",
+    "InvalidQueueName",
+    "InvalidArgument",
+    "InvalidPayload",
+    "PayloadTooLarge",
+    "BatchTooLarge",
+    "QueueNotEmpty",
+    "WorkerNotFound",
+    "WorkerNotActive",
+    "ConfigError",
+    "ConnectionFailed",
+    "NotInstalled",
+    "DatabaseError",
+    "SQLSTATE_ERRORS",
+    "translate_error",
+    "wrap_errors",
+]
+
+
+class PgqrsError(Exception):
+    """Base of every pgqrs error."""
+
+    sqlstate: str | None = None
+
+    def __init__(self, message: str | None = None, *, detail: str | None = None, hint: str | None = None) -> None:
+        # The docstring is the default message, as procrastinate does.
+        super().__init__(message or (self.__doc__ or "").strip())
+        self.detail = detail
+        self.hint = hint
+
+
+class QueueNotFound(PgqrsError):
+    """The queue does not exist."""
+
+    sqlstate = "PQ001"
+
+
+class QueueExists(PgqrsError):
+    """The queue already exists."""
+
+    sqlstate = "PQ002"
+
+
+class InvalidQueueName(PgqrsError):
+    """The queue name is not valid."""
+
+    sqlstate = "PQ003"
+
+
+class InvalidArgument(PgqrsError):
+    """An argument is out of range."""
+
+    sqlstate = "PQ004"
+
+
+class InvalidPayload(PgqrsError):
+    """The payload is not a valid JSON value."""
+
+    sqlstate = "PQ005"
+
+
+class PayloadTooLarge(InvalidPayload):
+    """The payload is larger than the client-side limit."""
+
+
+class BatchTooLarge(PgqrsError):
+    """More items than one call accepts."""
+
+    sqlstate = "PQ006"
+
+
+class QueueNotEmpty(PgqrsError):
+    """The queue still holds messages, archived messages or active workers."""
+
+    sqlstate = "PQ007"
+
+
+class WorkerNotFound(PgqrsError):
+    """The worker does not exist (or belongs to another queue)."""
+
+    sqlstate = "PQ008"
+
+
+class WorkerNotActive(PgqrsError):
+    """The worker was stopped or reaped; register it again."""
+
+    sqlstate = "PQ009"
+
+
+class ConfigError(PgqrsError):
+    """The configuration is invalid."""
+
+
+class ConnectionFailed(PgqrsError):
+    """Could not connect to the database."""
+
+
+class NotInstalled(PgqrsError):
+    """pgqrs is not installed in this database or schema."""
+
+
+class DatabaseError(PgqrsError):
+    """The database reported an error."""
+
+
+SQLSTATE_ERRORS: dict[str, type[PgqrsError]] = {
+    cls.sqlstate: cls
+    for cls in (
+        QueueNotFound,
+        QueueExists,
+        InvalidQueueName,
+        InvalidArgument,
+        InvalidPayload,
+        BatchTooLarge,
+        QueueNotEmpty,
+        WorkerNotFound,
+        WorkerNotActive,
+    )
+    if cls.sqlstate
+}
+
+# Missing schema, missing function, missing table: pgqrs is not (fully) installed.
+_NOT_INSTALLED_SQLSTATES = {"3F000", "42883", "42P01"}
+# Class 08 (connection exception), 28 (invalid authorization), 57P03 (cannot connect now).
+_CONNECTION_SQLSTATE_CLASSES = ("08", "28")
+
+
+def _primary(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    return primary or str(exc).strip() or type(exc).__name__
+
+
+def translate_error(exc: BaseException) -> PgqrsError:
+    """The pgqrs exception for a psycopg (or pool) exception; ``raise ... from exc`` it."""
+    if isinstance(exc, PgqrsError):
+        return exc
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return ConnectionFailed(f"could not get a database connection: {exc}")
+    if isinstance(exc, psycopg.Error):
+        sqlstate = exc.sqlstate
+        diag = exc.diag
+        detail, hint = diag.message_detail, diag.message_hint
+        if sqlstate in SQLSTATE_ERRORS:
+            return SQLSTATE_ERRORS[sqlstate](_primary(exc), detail=detail, hint=hint)
+        if sqlstate in _NOT_INSTALLED_SQLSTATES:
+            return NotInstalled(
+                f"pgqrs is not installed here ({_primary(exc)})",
+                detail=detail,
+                hint=hint or "Run `pgqrs install` (or Admin.install()) first.",
+            )
+        if isinstance(exc, psycopg.OperationalError) and (
+            sqlstate is None or sqlstate.startswith(_CONNECTION_SQLSTATE_CLASSES) or sqlstate == "57P03"
+        ):
+            return ConnectionFailed(f"could not connect to the database: {_connection_message(exc)}")
+        return DatabaseError(_primary(exc), detail=detail, hint=hint)
+    return DatabaseError(str(exc))
+
+
+def _connection_message(exc: BaseException) -> str:
+    # libpq messages span lines ("connection to server at ... failed: ..."): keep one line.
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
+
+
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _WrapErrors(contextlib.ContextDecorator):
+    """Translate psycopg errors into pgqrs errors, as a context manager or a decorator."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, (psycopg.Error, psycopg_pool.PoolTimeout)):
+            raise translate_error(exc) from exc
+        return False
+
+    def __call__(self, func: F) -> F:  # type: ignore[override]
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self:
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+        return super().__call__(func)  # type: ignore[return-value]
+
+
+def wrap_errors(func: F | None = None) -> Any:
+    """Use as ``with wrap_errors():``, ``@wrap_errors`` or ``@wrap_errors()``."""
+    if func is not None:
+        return _WrapErrors()(func)
+    return _WrapErrors()

@@ -1,0 +1,128 @@
+"""Row types: frozen dataclasses that psycopg fills by column name (class_row)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Literal
+
+__all__ = [
+    "Message",
+    "ArchivedMessage",
+    "Queue",
+    "Worker",
+    "QueueMetrics",
+    "WorkerHealth",
+    "InstallResult",
+    "VerifyReport",
+]
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON-friendly form: datetimes as ISO 8601, intervals as seconds."""
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    return value
+
+
+class _Row:
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, ready for json.dumps."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class Message(_Row):
+    id: int
+    queue_id: int
+    payload: Any
+    enqueued_at: dt.datetime
+    vt: dt.datetime
+    read_ct: int
+    dequeued_at: dt.datetime | None
+    worker_id: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchivedMessage(_Row):
+    id: int
+    queue_id: int
+    payload: Any
+    enqueued_at: dt.datetime
+    vt: dt.datetime
+    read_ct: int
+    dequeued_at: dt.datetime | None
+    worker_id: int | None
+    archived_at: dt.datetime
+    processing_duration: dt.timedelta | None
+    dead_lettered: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Queue(_Row):
+    id: int
+    queue_name: str
+    max_attempts: int | None
+    created_at: dt.datetime
+    notify: bool = False  # enqueues send a notification on the queue's channel
+
+
+@dataclasses.dataclass(frozen=True)
+class Worker(_Row):
+    id: int
+    queue_id: int
+    hostname: str
+    port: int | None
+    status: str
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    stopped_at: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueMetrics(_Row):
+    queue_name: str
+    ready: int
+    in_flight: int
+    delayed: int
+    archived: int
+    dead_lettered: int
+    oldest_ready_age: dt.timedelta | None
+    measured_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerHealth(_Row):
+    worker_id: int
+    queue_name: str
+    hostname: str
+    port: int | None
+    status: str
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    heartbeat_age: dt.timedelta
+    stopped_at: dt.datetime | None
+    messages_held: int
+
+
+@dataclasses.dataclass(frozen=True)
+class InstallResult(_Row):
+    method: Literal["extension", "direct"]
+    schema: str
+    version: str
+    changed: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyReport(_Row):
+    ok: bool
+    schema: str
+    version: str | None
+    expected_version: str
+    problems: list[str] = dataclasses.field(default_factory=list)

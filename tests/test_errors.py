@@ -1,0 +1,147 @@
+"""Error mapping: each pgqrs SQLSTATE to its class; connection problems to ConnectionFailed."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+
+import pgqrs
+from pgqrs import (
+    SQLSTATE_ERRORS,
+    Admin,
+    AsyncAdmin,
+    Config,
+    ConnectionFailed,
+    DatabaseError,
+    NotInstalled,
+    PgqrsError,
+    wrap_errors,
+)
+
+EXPECTED = {
+    "PQ001": "QueueNotFound", "PQ002": "QueueExists", "PQ003": "InvalidQueueName",
+    "PQ004": "InvalidArgument", "PQ005": "InvalidPayload", "PQ006": "BatchTooLarge",
+    "PQ007": "QueueNotEmpty", "PQ008": "WorkerNotFound", "PQ009": "WorkerNotActive",
+}
+
+
+def test_every_sqlstate_has_its_class():
+    assert {code: cls.__name__ for code, cls in SQLSTATE_ERRORS.items()} == EXPECTED
+    for code, name in EXPECTED.items():
+        cls = getattr(pgqrs, name)
+        assert cls.sqlstate == code and issubclass(cls, PgqrsError)
+    assert issubclass(pgqrs.PayloadTooLarge, pgqrs.InvalidPayload)
+
+
+@pytest.mark.parametrize("code", sorted(EXPECTED))
+def test_server_sqlstates_map_to_classes(dsn, code):
+    """Whatever raises the SQLSTATE, the class follows it, and the message is the server's."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        with pytest.raises(SQLSTATE_ERRORS[code], match=f"boom {code}") as excinfo:
+            with wrap_errors():
+                conn.execute(sql.SQL("DO $$ BEGIN RAISE EXCEPTION 'boom {}' USING ERRCODE = {}, HINT = 'h'; END $$").format(
+                    sql.SQL(code), sql.Literal(code)))
+    assert str(excinfo.value) == f"boom {code}"
+    assert excinfo.value.hint == "h"
+    assert isinstance(excinfo.value.__cause__, psycopg.Error)
+
+
+def test_real_calls_raise_the_documented_classes(admin):
+    admin.create_queue("e", max_attempts=1)
+    wid = admin.register_worker("e", "h", 1)
+    admin.stop_worker(wid)
+    with admin.pool.connection() as conn:
+        conn.execute("SELECT pgqrs.enqueue('e', '{}')")
+    cases = [
+        (lambda: admin.get_queue("nope"), pgqrs.QueueNotFound),
+        (lambda: admin.purge_queue("nope"), pgqrs.QueueNotFound),
+        (lambda: admin.create_queue("e"), pgqrs.QueueExists),
+        (lambda: admin.create_queue("-bad"), pgqrs.InvalidQueueName),
+        (lambda: admin.purge_workers(-5), pgqrs.InvalidArgument),
+        (lambda: admin.register_worker("e", "", 1), pgqrs.InvalidArgument),
+        (lambda: admin.replay_dead_letters("e", list(range(10_001))), pgqrs.BatchTooLarge),
+        (lambda: admin.drop_queue("e"), pgqrs.QueueNotEmpty),
+        (lambda: admin.stop_worker(10**9), pgqrs.WorkerNotFound),
+        (lambda: admin.heartbeat(wid), pgqrs.WorkerNotActive),
+    ]
+    for call, cls in cases:
+        with pytest.raises(cls):
+            call()
+    with admin.pool.connection() as conn, pytest.raises(pgqrs.InvalidPayload):
+        with wrap_errors():
+            conn.execute("SELECT pgqrs.enqueue('e', NULL)")
+
+
+def test_other_errors_are_database_errors(admin):
+    with pytest.raises(DatabaseError, match="division by zero"):
+        with admin.pool.connection() as conn, wrap_errors():
+            conn.execute("SELECT 1/0")
+
+
+def test_decorator_form(dsn):
+    @wrap_errors
+    def fails():
+        with psycopg.connect(dsn) as conn:
+            conn.execute("SELECT pgqrs.purge_queue('x')")
+
+    with pytest.raises(pgqrs.QueueNotFound, match='queue "x" does not exist'):
+        fails()
+
+
+def test_not_installed(empty_dsn):
+    with Admin(Config(dsn=empty_dsn)) as admin:
+        with pytest.raises(NotInstalled, match="not installed"):
+            admin.create_queue("q")
+        with pytest.raises(NotInstalled):
+            admin.list_queues()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server():
+    admin = Admin(Config(dsn=f"host=127.0.0.1 port={_free_port()} dbname=x", connection_timeout_seconds=3))
+    with pytest.raises(ConnectionFailed, match="could not connect to the database: .*(refused|failed)") as excinfo:
+        admin.open()
+    assert "\n" not in str(excinfo.value)
+    admin.close()
+
+
+async def test_unreachable_server_async():
+    admin = AsyncAdmin(Config(dsn=f"host=127.0.0.1 port={_free_port()} dbname=x", connection_timeout_seconds=3))
+    with pytest.raises(ConnectionFailed):
+        await admin.open()
+    await admin.close()
+
+
+def test_wrong_password(dsn, postgresql_proc):
+    role = f"pw_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'right' IN ROLE pgqrs_admin").format(sql.Identifier(role)))
+        # The test server trusts local connections: ask for passwords from this role.
+        hba = conn.execute("SHOW hba_file").fetchone()[0]
+    with open(hba) as f:
+        original = f.read()
+    try:
+        with open(hba, "w") as f:
+            f.write(f"host all {role} 127.0.0.1/32 scram-sha-256\n" + original)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        bad = f"{dsn} user={role} password=wrong"
+        with pytest.raises(ConnectionFailed, match="password authentication failed"):
+            Admin(Config(dsn=bad, connection_timeout_seconds=5)).open()
+        with Admin(Config(dsn=f"{dsn} user={role} password=right")) as admin:
+            assert admin.version() == "0.1.0"
+    finally:
+        with open(hba, "w") as f:
+            f.write(original)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
