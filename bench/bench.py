@@ -101,6 +101,8 @@ class Scenario:
     hold_xmin: bool = False    # another session keeps a transaction open throughout
     duration: float = 0.0      # 0: the run's default
     transactions: int = 0      # per client, instead of a duration: the same work whatever the backlog
+    client: str = "pgbench"    # "python": the pgqrs Python package, compared with the pgbench figure
+    compare_to: str = ""       # with client="python": the pgbench scenario running the same SQL
 
 
 @dataclass
@@ -135,6 +137,10 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float) -> list[Sce
                  backlog=big - delayed, delayed_head=delayed, transactions=flat_tx),
         Scenario("pressure", f"consume {pressure_seconds:g} s, a transaction held open", ["dequeue", "delete"],
                  backlog=pressure_backlog, hold_xmin=True, duration=pressure_seconds),
+        Scenario("py_enqueue_batch", "Python: Producer.batch_enqueue of 100", [], batch=100, counts="enqueued",
+                 client="python", compare_to="enqueue_batch"),
+        Scenario("py_consume_batch", "Python: Consumer.dequeue_batch 100 + delete_batch", [], batch=100,
+                 backlog=backlog * 5, client="python", compare_to="consume_batch"),
     ]
 
 
@@ -246,6 +252,56 @@ def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespac
     return Result(system, scenario.name, messages / seconds, seconds, messages, progress)
 
 
+def run_python(server: Server, scenario: Scenario, args: argparse.Namespace) -> Result:
+    """The same work through the Python package: one thread per client, one pool."""
+    import dataclasses
+    import threading
+
+    from pgqrs import Config, Consumer, Producer, create_pool
+
+    reset(server, "pgqrs", scenario)
+    config = dataclasses.replace(Config.from_dsn(server.dsn("bench_pgqrs")), max_connections=args.clients)
+    what = "backlog"
+    before = count(server, "pgqrs", what)
+    payloads = [json.loads(PAYLOAD)] * scenario.batch
+    duration = scenario.duration or args.duration
+    errors: list[BaseException] = []
+
+    def produce(stop: float) -> None:
+        producer = Producer(pool, "bench", config)
+        while time.monotonic() < stop:
+            producer.batch_enqueue(payloads)
+
+    def consume(stop: float) -> None:
+        consumer = Consumer(pool, "bench", config)
+        while time.monotonic() < stop:
+            messages = consumer.dequeue_batch(scenario.batch, 300)
+            if messages:
+                consumer.delete_batch([m.id for m in messages])
+
+    def guarded(work, stop: float) -> None:
+        try:
+            work(stop)
+        except BaseException as exc:  # reported after the run
+            errors.append(exc)
+
+    work = produce if scenario.counts == "enqueued" else consume
+    with create_pool(config, min_size=args.clients) as pool:
+        pool.wait()
+        started = time.monotonic()
+        threads = [threading.Thread(target=guarded, args=(work, started + duration)) for _ in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.monotonic() - started
+    if errors:
+        sys.exit(f"python scenario {scenario.name} failed: {errors[0]!r}")
+    after = count(server, "pgqrs", what)
+    messages = after - before if scenario.counts == "enqueued" else before - after
+    return Result("pgqrs", scenario.name, messages / seconds, seconds, messages)
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
 
@@ -270,6 +326,9 @@ def report(results: list[Result], plan: list[Scenario], meta: dict) -> dict:
                 row[f"{system}_last_vs_first"] = pressure_ratio(r)
         row["pgqrs/pgmq"] = ratio(row["pgqrs"], row["pgmq"])
         row["pgqrs/raw"] = ratio(row["pgqrs"], row["raw"])
+        if s.compare_to:
+            pgbench = by.get(("pgqrs", s.compare_to))
+            row["python/pgbench"] = ratio(row["pgqrs"], pgbench.msgs_per_s if pgbench else None)
         table.append(row)
     flat = {r["scenario"]: r for r in table}
     if "flat_small" in flat and "flat_big" in flat:
@@ -286,6 +345,8 @@ def print_table(doc: dict) -> None:
         ratios = [f"{row[k]:>11}" if row[k] is not None else f"{'-':>11}" for k in ("pgqrs/pgmq",)]
         ratios += [f"{row['pgqrs/raw']:>10}" if row["pgqrs/raw"] is not None else f"{'-':>10}"]
         print(f"{row['title']:<52} {' '.join(cells)} {' '.join(ratios)}")
+        if "python/pgbench" in row:
+            print(f"{'    vs pgbench running the same SQL':<52} {row['python/pgbench']}")
         if any(k.endswith("_last_vs_first") for k in row):
             held = ", ".join(f"{s} {row.get(f'{s}_last_vs_first')}" for s in SYSTEMS)
             print(f"{'    last 20 s / first 20 s':<52} {held}")
@@ -351,9 +412,13 @@ def main() -> None:
     with Server(bindir, args.port, args.synchronous_commit) as server:
         install(server)
         for scenario in plan:
-            for system in SYSTEMS:
-                result = run(server, system, scenario, args)
-                print(f"  {scenario.name:<16} {system:<6} {result.msgs_per_s:>10,.0f} msgs/s", file=sys.stderr)
+            if scenario.client == "python":
+                runs = [lambda: run_python(server, scenario, args)]
+            else:
+                runs = [lambda system=system: run(server, system, scenario, args) for system in SYSTEMS]
+            for one in runs:
+                result = one()
+                print(f"  {scenario.name:<16} {result.system:<6} {result.msgs_per_s:>10,.0f} msgs/s", file=sys.stderr)
                 results.append(result)
     doc = report(results, plan, meta)
     print_table(doc)
