@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/../tools/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
-    prepare_as_root "$repo/python" pgmq matplotlib
+    prepare_as_root "$repo/python[bench]"
     rerun_as_user bench/run.sh "$@"
 fi
 
