@@ -3,6 +3,7 @@
 #   make                 build the versioned install script
 #   make install         put the extension into the server's extension directory
 #   make installcheck    pg_regress and isolation tests against a running server
+#   make demo            a throwaway server with pgqrs and jobs flowing (tools/demo.sh)
 #   make test            everything, on a throwaway server (see tools/test.sh)
 #   make bench           pgqrs, pgmq and plain SQL side by side (see bench/bench.py)
 #   make checkver        META.json and the control file agree on the version
@@ -46,6 +47,10 @@ checkver:
 	if [ "$$meta" != "$(EXTVERSION)" ] || [ "$$provides" != "$(EXTVERSION)" ]; then \
 		echo "META.json says $$meta / $$provides, pgqrs.control says $(EXTVERSION)" >&2; exit 1; \
 	fi; echo "version $(EXTVERSION) agrees"
+
+.PHONY: demo
+demo:
+	tools/demo.sh
 
 .PHONY: test
 test:

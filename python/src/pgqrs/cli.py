@@ -1,0 +1,657 @@
+"""The ``pgqrs`` command-line tool.
+
+A thin layer over the library: the root group builds a :class:`State` (click's
+``repo`` example), each command makes one or two library calls and hands the
+result to :meth:`State.emit`, the one output function for ``--format table``
+and ``--format json``. Nothing connects before a command needs the database, so
+``--help`` works without a DSN.
+
+Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+import click
+import psycopg
+import psycopg_pool
+
+from pgqrs import __version__
+from pgqrs._output import Column, fields_of, render_json, render_record, render_table
+from pgqrs.admin import Admin
+from pgqrs.config import Config
+from pgqrs.consumer import Consumer
+from pgqrs.errors import NotInstalled, PgqrsError
+from pgqrs.producer import Producer
+
+log = logging.getLogger("pgqrs.cli")
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+# What a command may raise that is the user's or the server's problem, not a bug:
+# reported as one line, never a traceback.
+_REPORTED = (psycopg.Error, psycopg_pool.PoolTimeout, OSError)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return text or type(exc).__name__
+
+
+# Columns shown in tables (JSON always has every field).
+QUEUE_COLUMNS: list[Column] = [
+    ("id", "id"),
+    ("queue_name", "queue"),
+    ("max_attempts", "max attempts"),
+    ("created_at", "created"),
+]
+METRICS_COLUMNS: list[Column] = [
+    ("queue_name", "queue"),
+    ("ready", "ready"),
+    ("in_flight", "in flight"),
+    ("delayed", "delayed"),
+    ("archived", "archived"),
+    ("dead_lettered", "dead"),
+    ("oldest_ready_age", "oldest ready"),
+]
+MESSAGE_COLUMNS: list[Column] = [
+    ("id", "id"),
+    ("read_ct", "reads"),
+    ("enqueued_at", "enqueued"),
+    ("vt", "visible at"),
+    ("worker_id", "worker"),
+    ("payload", "payload"),
+]
+ARCHIVE_COLUMNS: list[Column] = [
+    ("id", "id"),
+    ("read_ct", "reads"),
+    ("enqueued_at", "enqueued"),
+    ("archived_at", "archived"),
+    ("processing_duration", "took"),
+    ("dead_lettered", "dead"),
+    ("payload", "payload"),
+]
+WORKER_COLUMNS: list[Column] = [
+    ("worker_id", "id"),
+    ("queue_name", "queue"),
+    ("hostname", "host"),
+    ("port", "port"),
+    ("status", "status"),
+    ("started_at", "started"),
+    ("heartbeat_age", "heartbeat age"),
+    ("messages_held", "held"),
+]
+
+
+class State:
+    """What the root group knows: where to connect, how to print. Opens lazily."""
+
+    def __init__(self, dsn: str | None, schema: str | None, config_file: str | None, fmt: str, out: str | None):
+        self.dsn = dsn
+        self.schema = schema
+        self.config_file = config_file
+        self.format = fmt
+        self.out = out
+        self._config: Config | None = None
+        self._admin: Admin | None = None
+        self._out_file: IO[str] | None = None
+        self._stack = contextlib.ExitStack()
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = Config.load_with_options(dsn=self.dsn, schema=self.schema, config_file=self.config_file)
+            log.debug("schema %s, config from flags, environment and file", self._config.schema)
+        return self._config
+
+    def admin(self) -> Admin:
+        """The Admin, opened on first use (connection errors surface here), closed by close()."""
+        if self._admin is None:
+            self._admin = self._stack.enter_context(Admin(self.config))
+        return self._admin
+
+    def producer(self, queue: str) -> Producer:
+        return Producer(self.admin().pool, queue, self.config)
+
+    def consumer(self, queue: str) -> Consumer:
+        return Consumer(self.admin().pool, queue, self.config)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    # -- output ---------------------------------------------------------
+
+    def emit(
+        self,
+        data: Any,
+        *,
+        columns: Sequence[Column] | None = None,
+        text: str | None = None,
+        empty: str | None = None,
+        as_row: bool = False,
+    ) -> None:
+        """The one output function.
+
+        ``--format json``: ``data`` as one JSON document, nothing else.
+        ``--format table``: ``text`` when given; else a list as an aligned table
+        (``empty`` when it has no rows), a record as label/value lines, a
+        scalar as itself (a record with ``as_row``: a one-row table).
+        """
+        if self.format == "json":
+            rendered = render_json(data)
+        elif text is not None:
+            rendered = text
+        elif isinstance(data, (list, tuple)):
+            rendered = render_table(data, columns) if data or empty is None else empty
+        elif data is None or isinstance(data, (str, int, float, bool)):
+            rendered = "-" if data is None else str(data)
+        elif as_row:
+            rendered = render_table([data], columns)
+        else:
+            rendered = render_record(data, columns)
+        click.echo(rendered, file=self._output())
+
+    def _output(self) -> IO[str] | None:
+        if self.out is None:
+            return None  # click.echo: the current sys.stdout
+        if self._out_file is None:
+            self._out_file = self._stack.enter_context(click.open_file(self.out, "w", encoding="utf-8"))
+        return self._out_file
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+class OrderedGroup(click.Group):
+    """Lists its commands in the order they are defined, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+class PgqrsGroup(OrderedGroup):
+    """The root group: turns every expected error into one ``Error:`` line, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                if isinstance(ctx.obj, State):
+                    ctx.obj.close()
+        except BrokenPipeError:
+            raise  # the reader went away (`pgqrs ... | head`): main() exits quietly
+        except (PgqrsError, *_REPORTED) as exc:
+            log.debug("command failed", exc_info=True)
+            message = _one_line(exc)
+            if isinstance(exc, NotInstalled) and ctx.invoked_subcommand != "uninstall":
+                message += "; run `pgqrs install` first"
+            raise click.ClickException(message) from exc
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (click's test runner swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass
+
+
+def _setup_logging(level: str, dest: str) -> None:
+    handler: logging.Handler
+    if dest == "stderr":
+        handler = _StderrHandler()
+    else:
+        handler = logging.FileHandler(dest, delay=True, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+@click.group(cls=PgqrsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-d", "--dsn", metavar="DSN", help="PostgreSQL connection string [env: PGQRS_DSN].")
+@click.option("-s", "--schema", metavar="NAME", help="Schema of pgqrs (default: pgqrs) [env: PGQRS_SCHEMA].")
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="YAML config file (default: ./pgqrs.yaml or ./pgqrs.yml) [env: PGQRS_CONFIG_FILE].",
+)
+@click.option(
+    "--log-dest",
+    default="stderr",
+    show_default=True,
+    envvar="PGQRS_LOG_DEST",
+    metavar="stderr|FILE",
+    help="Where log lines go: stderr or a file path.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="warning",
+    show_default=True,
+    envvar="PGQRS_LOG_LEVEL",
+    help="Log level.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: aligned columns for people; json: one JSON document and nothing else on stdout.",
+)
+@click.option("--out", metavar="FILE", help="Write the output to FILE instead of stdout.")
+@click.version_option(__version__, "--version", prog_name="pgqrs")
+@click.pass_context
+def cli(ctx, dsn, schema, config_file, log_dest, log_level, fmt, out):
+    """pgqrs: a job queue inside PostgreSQL.
+
+    Settings come from the flags, then the PGQRS_* environment variables, then
+    the YAML file, then the defaults. Exit codes: 0 success, 1 error (one line
+    on stderr), 2 usage error.
+
+    \b
+    Example:
+      export PGQRS_DSN=postgresql://localhost/mydb
+      pgqrs install
+      pgqrs queue create emails
+      pgqrs message send emails '{"to": "ann@example.com"}'
+      pgqrs message dequeue emails
+      pgqrs queue metrics
+    """
+    _setup_logging(log_level, log_dest)
+    ctx.obj = State(dsn, schema, config_file, fmt, out)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console script entry point."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="pgqrs")
+    except BrokenPipeError:
+        # Python's advice: point stdout at devnull so the final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+
+
+# -- install / uninstall / verify ---------------------------------------------
+
+
+@cli.command()
+@pass_state
+def install(state: State) -> None:
+    """Install pgqrs into the schema (idempotent).
+
+    Does nothing when it is installed already. Uses CREATE EXTENSION when the server has the extension files, and runs the
+    same SQL directly into the schema otherwise. Prints which way it went.
+    """
+    result = state.admin().install()
+    how = "extension (CREATE EXTENSION)" if result.method == "extension" else "direct (SQL script run into the schema)"
+    if result.changed:
+        text = f"installed pgqrs {result.version} in schema {result.schema}: {how}"
+    else:
+        text = f"pgqrs {result.version} already installed in schema {result.schema}: {how}"
+    state.emit(result, text=text)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Also when queues, messages or workers remain (they are deleted).")
+@pass_state
+def uninstall(state: State, force: bool) -> None:
+    """Remove pgqrs and its tables from the schema."""
+    state.admin().uninstall(force=force)
+    schema = state.config.schema
+    state.emit({"schema": schema, "uninstalled": True}, text=f"uninstalled pgqrs from schema {schema}")
+
+
+@cli.command()
+@pass_state
+def verify(state: State) -> None:
+    """Check the installation (exit 1 and list the problems when not ok)."""
+    report = state.admin().verify()
+    if report.ok:
+        text = f"ok: pgqrs {report.version} in schema {report.schema}"
+    else:
+        text = "\n".join([f"pgqrs in schema {report.schema}: {len(report.problems)} problem(s)"]
+                         + [f"  - {problem}" for problem in report.problems])
+    state.emit(report, text=text)
+    if not report.ok:
+        problems = "; ".join(report.problems) or "unknown problem"
+        raise click.ClickException(f"pgqrs is not installed correctly in schema {report.schema}: {problems}")
+
+
+# -- queue --------------------------------------------------------------------
+
+
+@cli.group(cls=OrderedGroup)
+def queue() -> None:
+    """Create, list, delete, purge and measure queues."""
+
+
+@queue.command("create")
+@click.argument("name")
+@click.option("--max-attempts", type=click.IntRange(min=1), help="Deliveries after which a message is dead-lettered.")
+@click.option("--if-not-exists", is_flag=True, help="No error when the queue exists already.")
+@pass_state
+def queue_create(state: State, name: str, max_attempts: int | None, if_not_exists: bool) -> None:
+    """Create the queue NAME."""
+    queue_id = state.admin().create_queue(name, max_attempts=max_attempts, if_not_exists=if_not_exists)
+    state.emit({"queue": name, "id": queue_id}, text=f"queue {name} (id {queue_id})")
+
+
+@queue.command("list")
+@pass_state
+def queue_list(state: State) -> None:
+    """List the queues."""
+    state.emit(state.admin().list_queues(), columns=QUEUE_COLUMNS, empty="no queues")
+
+
+@queue.command("delete")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also when it still holds messages, archived messages or workers.")
+@pass_state
+def queue_delete(state: State, name: str, force: bool) -> None:
+    """Delete the queue NAME (refused while it is not empty, unless --force)."""
+    deleted = state.admin().drop_queue(name, force=force)
+    state.emit({"queue": name, "deleted": deleted}, text=f"deleted queue {name}" if deleted else f"queue {name} not deleted")
+
+
+@queue.command("purge")
+@click.argument("name")
+@pass_state
+def queue_purge(state: State, name: str) -> None:
+    """Delete every message of the queue NAME (not its archive)."""
+    count = state.admin().purge_queue(name)
+    state.emit({"queue": name, "purged": count}, text=f"purged {count} message(s) from queue {name}")
+
+
+@queue.command("metrics")
+@click.argument("name", required=False)
+@pass_state
+def queue_metrics(state: State, name: str | None) -> None:
+    """Messages ready, in flight, delayed, archived and dead, per queue.
+
+    With NAME, that queue only; without, every queue.
+    """
+    admin = state.admin()
+    if name is None:
+        state.emit(admin.metrics_all(), columns=METRICS_COLUMNS, empty="no queues")
+    else:
+        state.emit(admin.metrics(name), columns=METRICS_COLUMNS, as_row=True)
+
+
+# -- message ------------------------------------------------------------------
+
+
+@cli.group(cls=OrderedGroup)
+def message() -> None:
+    """Send, read, delete and inspect messages."""
+
+
+def _parse_payload(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"invalid JSON payload: {exc}") from None
+
+
+def _read_json_lines(stream: IO[str], name: str) -> list[Any]:
+    payloads = []
+    for lineno, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            payloads.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"invalid JSON payload in {name}, line {lineno}: {exc}") from None
+    return payloads
+
+
+@message.command("send")
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("payload", required=False)
+@click.option("--delay", type=click.IntRange(min=0), default=0, show_default=True, help="Seconds before it is visible.")
+@click.option(
+    "--file",
+    "file",
+    type=click.File("r", encoding="utf-8"),
+    help="Read JSON lines (one payload a line) from FILE; - for stdin.",
+)
+@pass_state
+def message_send(state: State, queue_name: str, payload: str | None, delay: int, file: IO[str] | None) -> None:
+    """Send PAYLOAD (JSON) to QUEUE.
+
+    Without PAYLOAD, or with --file, reads JSON lines (one payload a line) and
+    sends them in batches; every line is checked before anything is sent.
+    """
+    if payload is not None and file is not None:
+        raise click.UsageError("give either PAYLOAD or --file, not both")
+    if payload is not None:
+        msg_id = state.producer(queue_name).enqueue(_parse_payload(payload), delay_seconds=delay)
+        state.emit({"queue": queue_name, "id": msg_id}, text=f"sent message {msg_id} to queue {queue_name}")
+        return
+
+    stream = file if file is not None else sys.stdin
+    name = "stdin" if file is None or file.name in ("-", "<stdin>") else file.name
+    payloads = _read_json_lines(stream, name)
+    producer = state.producer(queue_name)
+    size = max(1, int(state.config.default_max_batch_size))
+    ids: list[int] = []
+    with _progress(len(payloads), f"sending to {queue_name}") as progress:
+        for start in range(0, len(payloads), size):
+            chunk = payloads[start : start + size]
+            ids.extend(producer.batch_enqueue(chunk, delay_seconds=delay))
+            if progress is not None:
+                progress.update(len(chunk))
+    text = f"sent {len(ids)} message(s) to queue {queue_name}"
+    if ids:
+        text += f" (ids {ids[0]}..{ids[-1]})"
+    state.emit({"queue": queue_name, "count": len(ids), "ids": ids}, text=text)
+
+
+def _stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _progress(length: int, label: str) -> Any:
+    """A progress bar on stderr when it is a terminal; otherwise nothing (yields None)."""
+    if length and _stderr_is_tty():
+        return click.progressbar(length=length, label=label, file=sys.stderr)
+    return contextlib.nullcontext()
+
+
+@message.command("read")
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True, help="How many to lease at most.")
+@click.option("--lock-time", type=click.IntRange(min=1), help="Seconds the messages stay leased (default: from config).")
+@click.option("--archive", is_flag=True, help="Archive the messages read (acknowledge them).")
+@pass_state
+def message_read(state: State, queue_name: str, count: int, lock_time: int | None, archive: bool) -> None:
+    """Lease up to --count visible messages of QUEUE and show them."""
+    consumer = state.consumer(queue_name)
+    messages = consumer.dequeue_batch(qty=count, lock_time_seconds=lock_time)
+    rows: list[Any] = list(messages)
+    columns = MESSAGE_COLUMNS
+    if archive and messages:
+        done = consumer.archive_batch([m.id for m in messages])
+        rows = [{**fields_of(m), "archived": ok} for m, ok in zip(messages, done)]
+        columns = [*MESSAGE_COLUMNS[:-1], ("archived", "archived"), MESSAGE_COLUMNS[-1]]
+    state.emit(rows, columns=columns, empty=f"no message ready in queue {queue_name}")
+
+
+@message.command("dequeue")
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--lock-time", type=click.IntRange(min=1), help="Seconds the message stays leased (default: from config).")
+@pass_state
+def message_dequeue(state: State, queue_name: str, lock_time: int | None) -> None:
+    """Lease the oldest visible message of QUEUE and print it (JSON: null when none)."""
+    msg = state.consumer(queue_name).dequeue(lock_time_seconds=lock_time)
+    state.emit(msg, text=f"no message ready in queue {queue_name}" if msg is None else None)
+
+
+@message.command("delete")
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("msg_id", metavar="ID", type=int)
+@pass_state
+def message_delete(state: State, queue_name: str, msg_id: int) -> None:
+    """Delete the message ID of QUEUE (exit 1 when there is no such message)."""
+    if not state.consumer(queue_name).delete(msg_id):
+        raise click.ClickException(f"message {msg_id} not found in queue {queue_name}")
+    state.emit({"queue": queue_name, "id": msg_id, "deleted": True}, text=f"deleted message {msg_id}")
+
+
+@message.command("count")
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--archive", is_flag=True, help="Count the archived messages instead.")
+@pass_state
+def message_count(state: State, queue_name: str, archive: bool) -> None:
+    """How many messages QUEUE holds (or its archive, with --archive)."""
+    admin = state.admin()
+    count = admin.count_archive(queue_name) if archive else admin.count_messages(queue_name)
+    state.emit({"queue": queue_name, "archive": archive, "count": count}, text=str(count))
+
+
+@message.command("show")
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("msg_id", metavar="ID", type=int)
+@click.option("--archive", is_flag=True, help="Look in the archive.")
+@pass_state
+def message_show(state: State, queue_name: str, msg_id: int, archive: bool) -> None:
+    """Show the message ID of QUEUE without leasing it."""
+    admin = state.admin()
+    msg = admin.get_archived(queue_name, msg_id) if archive else admin.get_message(queue_name, msg_id)
+    if msg is None:
+        where = "the archive of queue" if archive else "queue"
+        raise click.ClickException(f"message {msg_id} not found in {where} {queue_name}")
+    state.emit(msg)
+
+
+# -- worker -------------------------------------------------------------------
+
+
+@cli.group(cls=OrderedGroup)
+def worker() -> None:
+    """List, inspect, stop, reap and purge workers."""
+
+
+@worker.command("list")
+@click.option("--queue", "queue_name", metavar="QUEUE", help="Only the workers of QUEUE.")
+@pass_state
+def worker_list(state: State, queue_name: str | None) -> None:
+    """List the workers with their heartbeat age and the messages they hold."""
+    state.emit(state.admin().list_workers(queue=queue_name), columns=WORKER_COLUMNS, empty="no workers")
+
+
+@worker.command("show")
+@click.argument("worker_id", metavar="ID", type=int)
+@pass_state
+def worker_show(state: State, worker_id: int) -> None:
+    """Show the worker ID."""
+    state.emit(state.admin().get_worker(worker_id))
+
+
+@worker.command("stop")
+@click.argument("worker_id", metavar="ID", type=int)
+@pass_state
+def worker_stop(state: State, worker_id: int) -> None:
+    """Mark the worker ID stopped; the messages it held become visible again."""
+    released = state.admin().stop_worker(worker_id)
+    state.emit(
+        {"worker_id": worker_id, "stopped": True, "released": released},
+        text=f"stopped worker {worker_id}, released {released} message(s)",
+    )
+
+
+@worker.command("reap")
+@click.option(
+    "--stale-after", type=click.IntRange(min=0), required=True, metavar="SECONDS", help="Heartbeat age that counts as dead."
+)
+@pass_state
+def worker_reap(state: State, stale_after: int) -> None:
+    """Mark workers without a recent heartbeat dead and release their messages."""
+    released = state.admin().reap_workers(stale_after)
+    state.emit(
+        {"stale_after_seconds": stale_after, "released": released},
+        text=f"released {released} message(s) held by workers silent for {stale_after}s or more",
+    )
+
+
+@worker.command("purge")
+@click.option(
+    "--older-than",
+    type=click.IntRange(min=0),
+    default=86400,
+    show_default=True,
+    metavar="SECONDS",
+    help="Delete stopped or dead workers that ended this long ago.",
+)
+@pass_state
+def worker_purge(state: State, older_than: int) -> None:
+    """Delete the records of stopped and dead workers."""
+    purged = state.admin().purge_workers(older_than_seconds=older_than)
+    state.emit({"older_than_seconds": older_than, "purged": purged}, text=f"purged {purged} worker(s)")
+
+
+# -- archive ------------------------------------------------------------------
+
+
+@cli.group(cls=OrderedGroup)
+def archive() -> None:
+    """List, purge and replay archived messages and dead letters."""
+
+
+@archive.command("list")
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many.")
+@click.option("--dead-letters", is_flag=True, help="Only the dead letters.")
+@pass_state
+def archive_list(state: State, queue_name: str, limit: int, dead_letters: bool) -> None:
+    """List the archived messages of QUEUE."""
+    admin = state.admin()
+    rows = admin.dead_letters(queue_name, limit=limit) if dead_letters else admin.list_archive(queue_name, limit=limit)
+    what = "dead letters" if dead_letters else "archived messages"
+    state.emit(rows, columns=ARCHIVE_COLUMNS, empty=f"no {what} in queue {queue_name}")
+
+
+@archive.command("purge")
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--older-than", type=click.IntRange(min=0), metavar="SECONDS", help="Only rows archived this long ago.")
+@click.option("--include-dead-letters", is_flag=True, help="Delete dead letters too.")
+@pass_state
+def archive_purge(state: State, queue_name: str, older_than: int | None, include_dead_letters: bool) -> None:
+    """Delete archived messages of QUEUE (dead letters are kept unless asked)."""
+    purged = state.admin().purge_archive(
+        queue_name, older_than_seconds=older_than, include_dead_letters=include_dead_letters
+    )
+    state.emit({"queue": queue_name, "purged": purged}, text=f"purged {purged} archived message(s) of queue {queue_name}")
+
+
+@archive.command("replay")
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("ids", metavar="[IDS]...", nargs=-1, type=int)
+@pass_state
+def archive_replay(state: State, queue_name: str, ids: tuple[int, ...]) -> None:
+    """Send dead letters of QUEUE again (those with IDS, or all of them)."""
+    replayed = state.admin().replay_dead_letters(queue_name, ids=list(ids) or None)
+    text = f"replayed {len(replayed)} dead letter(s) into queue {queue_name}"
+    if replayed:
+        text += ": " + " ".join(str(i) for i in replayed)
+    state.emit({"queue": queue_name, "replayed": list(replayed)}, text=text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
