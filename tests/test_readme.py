@@ -34,3 +34,14 @@ def test_sql_quick_start_runs_in_psql_as_described(dsn, pg_bin):
         workers = conn.execute("SELECT status FROM pgqrs.worker_health").fetchall()
     assert metrics == (0, 0, 1)
     assert workers == [("stopped",)]
+
+
+def test_python_usage_runs_as_shown(empty_dsn, monkeypatch, tmp_path, capsys):
+    python = blocks("Python usage", "python")
+    assert python, "the README has a Python example"
+    monkeypatch.chdir(tmp_path)
+    for var in ("PGQRS_SCHEMA", "PGQRS_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PGQRS_DSN", empty_dsn)
+    exec(compile(python[0], "README.md", "exec"), {})
+    assert capsys.readouterr().out.split() == ["ada@example.com", "1"]
