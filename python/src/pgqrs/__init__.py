@@ -39,7 +39,17 @@ from .tables import (
     PgqrsQueues,
     PgqrsWorkers,
 )
-from .types import ArchivedMessage, InstallResult, Message, Queue, QueueMetrics, VerifyReport, Worker, WorkerHealth
+from .types import (
+    ArchivedMessage,
+    InstallResult,
+    Message,
+    Queue,
+    QueueMetrics,
+    VerifyReport,
+    WorkerHealth,
+    WorkerRecord,
+)
+from .worker import Worker, WorkerStats, load_handler
 
 try:
     __version__ = _metadata.version("pgqrs")
@@ -69,6 +79,9 @@ __all__ = [
     "ArchivedMessage",
     "Queue",
     "Worker",
+    "WorkerStats",
+    "load_handler",
+    "WorkerRecord",
     "QueueMetrics",
     "WorkerHealth",
     "InstallResult",

@@ -25,6 +25,7 @@ import psycopg_pool
 
 from pgqrs import __version__
 from pgqrs._output import Column, fields_of, render_json, render_record, render_table
+from pgqrs.worker_cli import run as worker_run
 from pgqrs.admin import Admin
 from pgqrs.config import Config
 from pgqrs.consumer import Consumer
@@ -545,7 +546,10 @@ def message_show(state: State, queue_name: str, msg_id: int, archive: bool) -> N
 
 @cli.group(cls=OrderedGroup)
 def worker() -> None:
-    """List, inspect, stop, reap and purge workers."""
+    """Run a worker; list, inspect, stop, reap and purge workers."""
+
+
+worker.add_command(worker_run)
 
 
 @worker.command("list")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from psycopg import sql
 
 from .config import validate_schema
-from .types import ArchivedMessage, Message, Queue, QueueMetrics, Worker, WorkerHealth
+from .types import ArchivedMessage, Message, Queue, QueueMetrics, WorkerHealth, WorkerRecord
 
 __all__ = ["Op", "Statements", "statements"]
 
@@ -143,7 +143,7 @@ class Statements:
         # Tables (plain reads; deletes by primary key or through the SQL API)
         self.tables = {
             "queues": _TableStatements(s, "pgqrs_queues", "id", Queue),
-            "workers": _TableStatements(s, "pgqrs_workers", "queue_id", Worker),
+            "workers": _TableStatements(s, "pgqrs_workers", "queue_id", WorkerRecord),
             # Messages are read through the view (ready, leased and delayed alike).
             "messages": _TableStatements(s, "messages", "queue_id", Message),
             "archive": _TableStatements(s, "pgqrs_archive", "queue_id", ArchivedMessage),

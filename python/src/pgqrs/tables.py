@@ -12,7 +12,7 @@ from typing import Any
 
 from .db import run, run_async
 from .statements import Op, statements
-from .types import ArchivedMessage, Message, Queue, Worker
+from .types import ArchivedMessage, Message, Queue, WorkerRecord
 
 __all__ = [
     "PgqrsQueues",
@@ -99,7 +99,7 @@ class _Queues:
 
 
 class _Workers:
-    _name, _row_type = "workers", Worker
+    _name, _row_type = "workers", WorkerRecord
 
     def delete(self, id: int) -> Any:
         """Stop the worker (its messages become visible), then delete its row."""

@@ -10,7 +10,7 @@ __all__ = [
     "Message",
     "ArchivedMessage",
     "Queue",
-    "Worker",
+    "WorkerRecord",
     "QueueMetrics",
     "WorkerHealth",
     "InstallResult",
@@ -74,7 +74,7 @@ class Queue(_Row):
 
 
 @dataclasses.dataclass(frozen=True)
-class Worker(_Row):
+class WorkerRecord(_Row):
     id: int
     queue_id: int
     hostname: str

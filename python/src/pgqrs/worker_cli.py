@@ -1,0 +1,128 @@
+"""`pgqrs worker run QUEUE module:function`: the worker runner on the command line.
+
+The CLI's ``worker`` group carries ``run``. Run on its own
+(``python -m pgqrs.worker_cli``) it reads the configuration from the
+environment and the YAML file, as ``Config.load()`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from .config import Config
+from .errors import PgqrsError
+from .worker import HandlerNotFound, Worker, load_handler
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["run"]
+
+
+def _config(ctx: click.Context) -> Config:
+    """The Config the CLI group built (its context object, or an object holding one)."""
+    obj: Any = ctx.find_object(Config)
+    if obj is not None:
+        return obj
+    holder = ctx.obj
+    config = getattr(holder, "config", None)
+    if isinstance(config, Config):
+        return config
+    if isinstance(holder, dict) and isinstance(holder.get("config"), Config):
+        return holder["config"]
+    return Config.load()
+
+
+@click.command("run")
+@click.argument("queue")
+@click.argument("handler")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Jobs run at the same time.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Messages leased per dequeue (default: the concurrency).")
+@click.option("--lock-time", type=click.IntRange(min=1), default=None,
+              help="Lease in seconds, extended while a job runs (default: the configured lock time).")
+@click.option("--poll-interval", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Seconds between polls of an empty queue.")
+@click.option("--no-listen", is_flag=True,
+              help="Poll only, no LISTEN/NOTIFY (behind a pooler in transaction mode).")
+@click.option("--delete", is_flag=True, help="Delete processed messages instead of archiving them.")
+@click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds running jobs get to finish after SIGTERM / SIGINT before they are released.")
+@click.option("--long-poll", type=click.IntRange(min=0), default=0, show_default=True, metavar="SECONDS",
+              help="Wait up to SECONDS inside dequeue() for a message once the queue is empty (fast wake-up "
+                   "without LISTEN; holds a connection while it waits).")
+@click.option("--heartbeat-interval", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+              help="Seconds between heartbeats (each one also reaps dead workers).")
+@click.option("--stale-after", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Seconds without heartbeat after which a worker counts as dead and its messages are released.")
+@click.option("--job-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds after which a running job counts as failed and is released for a retry.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    queue: str,
+    handler: str,
+    concurrency: int,
+    batch_size: int | None,
+    lock_time: int | None,
+    poll_interval: float,
+    no_listen: bool,
+    delete: bool,
+    grace: float,
+    long_poll: int,
+    heartbeat_interval: float,
+    stale_after: int,
+    job_timeout: float | None,
+) -> None:
+    """Run HANDLER ("module:function") over the messages of QUEUE until SIGTERM / SIGINT.
+
+    The handler gets a pgqrs.Message. Returning means done (the message is archived,
+    or deleted with --delete); raising means failed (released for a retry with
+    backoff, dead-lettered after the queue's max_attempts). Async handlers are
+    awaited; plain functions run in threads.
+    """
+    # As `python -m` does: a handler module in the current directory can be imported.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        function = load_handler(handler)
+    except HandlerNotFound as exc:
+        raise click.BadParameter(str(exc), param_hint="HANDLER") from exc
+    try:
+        config = _config(ctx)
+        worker = Worker(
+            config,
+            queue,
+            function,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            lock_time_seconds=lock_time,
+            poll_interval_seconds=poll_interval,
+            on_success="delete" if delete else "archive",
+            shutdown_grace_seconds=grace,
+            long_poll_seconds=long_poll,
+            heartbeat_interval_seconds=heartbeat_interval,
+            stale_after_seconds=stale_after,
+            listen=not no_listen,
+            job_timeout_seconds=job_timeout,
+        )
+        worker.run()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except PgqrsError as exc:
+        # One line, as every CLI error (libpq messages span lines).
+        raise click.ClickException(" ".join(str(exc).split())) from exc
+
+
+if __name__ == "__main__":
+    # Standalone use only; under `pgqrs` the CLI configures logging from its flags.
+    logging.basicConfig(
+        level=os.environ.get("PGQRS_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run(prog_name="pgqrs worker run")
