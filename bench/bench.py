@@ -122,12 +122,15 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float) -> list[Sce
     small = 2_000 if smoke else 10_000
     pressure_backlog = 20_000 if smoke else 800_000
     flat_tx = 100 if smoke else 1_000
+    batch_tx = 10 if smoke else 300
+    batch_backlog = 8 * batch_tx * 100 + 10_000
     return [
         Scenario("enqueue", "enqueue, 1 per transaction", ["enqueue"], counts="enqueued"),
         Scenario("enqueue_batch", "enqueue_batch of 100", ["enqueue_batch"], batch=100, counts="enqueued"),
         Scenario("consume", "dequeue 1, then delete", ["dequeue", "delete"], backlog=backlog),
+        # A fixed amount of work, so the backlog cannot run out before the clock does.
         Scenario("consume_batch", "dequeue 100, then delete_batch", ["dequeue", "delete_batch"], batch=100,
-                 backlog=backlog * 5),
+                 backlog=batch_backlog, transactions=batch_tx),
         Scenario("consume_archive", "dequeue 1, then archive", ["dequeue", "archive"], backlog=backlog,
                  counts="archived"),
         # The same 8 x flat_tx messages consumed from a small and from a big backlog.
@@ -140,7 +143,9 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float) -> list[Sce
         Scenario("py_enqueue_batch", "Python: Producer.batch_enqueue of 100", [], batch=100, counts="enqueued",
                  client="python", compare_to="enqueue_batch"),
         Scenario("py_consume_batch", "Python: Consumer.dequeue_batch 100 + delete_batch", [], batch=100,
-                 backlog=backlog * 5, client="python", compare_to="consume_batch"),
+                 backlog=batch_backlog, client="python", compare_to="consume_batch"),
+        Scenario("py_worker", "Python: pgqrs.Worker, 8 at a time, no-op handler", [], batch=8,
+                 backlog=backlog * 2, client="worker", compare_to="consume"),
     ]
 
 
@@ -273,11 +278,10 @@ def run_python(server: Server, scenario: Scenario, args: argparse.Namespace) -> 
             producer.batch_enqueue(payloads)
 
     def consume(stop: float) -> None:
+        # Drains the backlog: the time it takes is the measure.
         consumer = Consumer(pool, "bench", config)
-        while time.monotonic() < stop:
-            messages = consumer.dequeue_batch(scenario.batch, 300)
-            if messages:
-                consumer.delete_batch([m.id for m in messages])
+        while messages := consumer.dequeue_batch(scenario.batch, 300):
+            consumer.delete_batch([m.id for m in messages])
 
     def guarded(work, stop: float) -> None:
         try:
@@ -300,6 +304,75 @@ def run_python(server: Server, scenario: Scenario, args: argparse.Namespace) -> 
     after = count(server, "pgqrs", what)
     messages = after - before if scenario.counts == "enqueued" else before - after
     return Result("pgqrs", scenario.name, messages / seconds, seconds, messages)
+
+
+def run_worker(server: Server, scenario: Scenario, args: argparse.Namespace) -> Result:
+    """The worker runner draining a backlog with a handler that does nothing."""
+    import asyncio
+    import threading
+
+    from pgqrs import Config, Worker
+
+    reset(server, "pgqrs", scenario)
+    before = count(server, "pgqrs", "backlog")
+    worker = Worker(Config.from_dsn(server.dsn("bench_pgqrs")), "bench", lambda message: None,
+                    concurrency=scenario.batch, on_success="delete", listen=False, poll_interval_seconds=0.1)
+    thread = threading.Thread(target=lambda: asyncio.run(worker.run_async()))
+    started = time.monotonic()
+    thread.start()
+    time.sleep(scenario.duration or args.duration)
+    worker.stop()
+    thread.join()
+    seconds = time.monotonic() - started
+    messages = before - count(server, "pgqrs", "backlog")
+    return Result("pgqrs", scenario.name, messages / seconds, seconds, messages)
+
+
+def wakeup_latency(server: Server, mode: str, samples: int) -> dict:
+    """From the producer's commit (enqueue returned) to the handler's start, for an idle
+    worker, in milliseconds: p50 and p99.
+
+    mode "notify": the queue notifies and the worker listens (polling every 30 s);
+    "poll": no notifications, the default 1 s poll; "long_poll": no notifications,
+    the worker waits inside dequeue().
+    """
+    import asyncio
+    import random
+    import threading
+
+    from pgqrs import Admin, Config, Producer, Worker
+
+    config = Config.from_dsn(server.dsn("bench_pgqrs"))
+    queue = f"wake_{mode}"
+    begun: dict[int, float] = {}
+    arrived = threading.Condition()
+
+    def handler(message) -> None:
+        with arrived:
+            begun[message.payload["seq"]] = time.monotonic()
+            arrived.notify_all()
+
+    with Admin(config) as admin:
+        admin.create_queue(queue, notify=mode == "notify", if_not_exists=True)
+        worker = Worker(config, queue, handler, concurrency=1, listen=mode == "notify",
+                        poll_interval_seconds=30 if mode == "notify" else 1.0,
+                        long_poll_seconds=10 if mode == "long_poll" else 0)
+        thread = threading.Thread(target=lambda: asyncio.run(worker.run_async()))
+        thread.start()
+        time.sleep(1)
+        producer = Producer(admin.pool, queue, config)
+        sent: dict[int, float] = {}
+        for seq in range(samples):
+            time.sleep(random.uniform(0.05, 0.3))  # idle again, at a random point of the poll cycle
+            producer.enqueue({"seq": seq})
+            sent[seq] = time.monotonic()  # committed: from here on a worker can see it
+            with arrived:
+                arrived.wait_for(lambda: seq in begun, timeout=10)
+        worker.stop()
+        thread.join()
+    latencies = sorted(begun[seq] - sent[seq] for seq in sent if seq in begun)
+    pick = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)  # noqa: E731
+    return {"mode": mode, "samples": len(latencies), "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -350,6 +423,9 @@ def print_table(doc: dict) -> None:
         if any(k.endswith("_last_vs_first") for k in row):
             held = ", ".join(f"{s} {row.get(f'{s}_last_vs_first')}" for s in SYSTEMS)
             print(f"{'    last 20 s / first 20 s':<52} {held}")
+    for w in doc.get("wakeup", []):
+        print(f"wake-up of an idle worker (commit to handler), {w['mode']:<9}: p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms"
+              f" ({w['samples']} messages)")
     if "flatness" in doc["meta"]:
         print("flatness (big backlog / small backlog): "
               + ", ".join(f"{s} {v}" for s, v in doc["meta"]["flatness"].items()))
@@ -414,13 +490,18 @@ def main() -> None:
         for scenario in plan:
             if scenario.client == "python":
                 runs = [lambda: run_python(server, scenario, args)]
+            elif scenario.client == "worker":
+                runs = [lambda: run_worker(server, scenario, args)]
             else:
                 runs = [lambda system=system: run(server, system, scenario, args) for system in SYSTEMS]
             for one in runs:
                 result = one()
                 print(f"  {scenario.name:<16} {result.system:<6} {result.msgs_per_s:>10,.0f} msgs/s", file=sys.stderr)
                 results.append(result)
+        wakeups = [] if args.only else [wakeup_latency(server, mode, 5 if args.smoke else 40)
+                                        for mode in ("notify", "long_poll", "poll")]
     doc = report(results, plan, meta)
+    doc["wakeup"] = wakeups
     print_table(doc)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from pgqrs import AsyncConsumer, AsyncProducer, Producer, QueueNotEmpty
-from pgqrs.db import create_async_pool
 
 
 def test_table_classes(admin):

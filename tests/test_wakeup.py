@@ -60,3 +60,16 @@ def test_long_poll_returns_as_soon_as_a_message_arrives(dsn):
     thread.join(timeout=15)
     assert result["rows"] == [({"n": 1},)]
     assert 0.5 <= result["waited"] < 2, result["waited"]
+
+
+def test_library_long_poll_and_channel(admin):
+    from pgqrs import Consumer
+
+    admin.create_queue("polled", notify=True)
+    consumer = Consumer(admin.pool, "polled", admin.config)
+    assert consumer.notify_channel() == admin.notify_channel("polled")
+    started = time.monotonic()
+    assert consumer.dequeue_batch(5, wait_seconds=1) == []
+    assert time.monotonic() - started >= 1
+    admin.set_queue_notify("polled", False)
+    assert admin.get_queue("polled").notify is False

@@ -124,6 +124,14 @@ class _AdminBase:
     def purge_queue(self, name: str) -> Any:
         return self._one(self._st.purge_queue, name)
 
+    def set_queue_notify(self, name: str, notify: bool) -> Any:
+        """Turn the queue's enqueue notifications on or off."""
+        return self._one(self._st.set_queue_notify, name, notify, fetch="none")
+
+    def notify_channel(self, name: str) -> Any:
+        """The channel to LISTEN on for the queue's enqueue notifications."""
+        return self._one(self._st.notify_channel, name)
+
     def list_queues(self) -> Any:
         return self._one(self._st.list_queues, fetch="all", row_type=Queue)
 

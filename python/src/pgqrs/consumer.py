@@ -48,17 +48,25 @@ class _ConsumerBase:
     def _run(self, procedure: Proc) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _dequeue_op(self, qty: int, lock_time_seconds: int | None) -> Op:
+    def _dequeue_op(self, qty: int, lock_time_seconds: int | None, wait_seconds: int) -> Op:
         lock = self._lock_time if lock_time_seconds is None else lock_time_seconds
-        return Op(self._st.dequeue, [self.queue, qty, lock, self.worker_id], "all", Message)
+        return Op(self._st.dequeue, [self.queue, qty, lock, self.worker_id, wait_seconds], "all", Message)
 
-    def dequeue(self, lock_time_seconds: int | None = None) -> Any:
-        """Lease the oldest visible message, or None."""
-        return self._run(_first(self._dequeue_op(1, lock_time_seconds)))
+    def dequeue(self, lock_time_seconds: int | None = None, wait_seconds: int = 0) -> Any:
+        """Lease the oldest visible message, or None (after waiting up to wait_seconds for one)."""
+        return self._run(_first(self._dequeue_op(1, lock_time_seconds, wait_seconds)))
 
-    def dequeue_batch(self, qty: int | None = None, lock_time_seconds: int | None = None) -> Any:
-        """Lease up to qty (default: config.default_max_batch_size) visible messages, oldest first."""
-        return self._run(_single(self._dequeue_op(self._batch_size if qty is None else qty, lock_time_seconds)))
+    def dequeue_batch(self, qty: int | None = None, lock_time_seconds: int | None = None, wait_seconds: int = 0) -> Any:
+        """Lease up to qty (default: config.default_max_batch_size) visible messages, oldest first.
+
+        With wait_seconds, an empty queue is waited on that long inside the server (a long poll).
+        """
+        qty = self._batch_size if qty is None else qty
+        return self._run(_single(self._dequeue_op(qty, lock_time_seconds, wait_seconds)))
+
+    def notify_channel(self) -> Any:
+        """The channel to LISTEN on for the queue's enqueue notifications."""
+        return self._run(_single(Op(self._st.notify_channel, [self.queue], "scalar")))
 
     def archive(self, msg_id: int) -> Any:
         return self._run(_single(Op(self._st.archive, [self.queue, msg_id, self.worker_id], "scalar")))

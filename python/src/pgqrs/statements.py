@@ -65,6 +65,8 @@ class Statements:
         )
         self.drop_queue = q("SELECT {s}.drop_queue(queue_name => %s, force => %s, if_exists => %s)")
         self.purge_queue = q("SELECT {s}.purge_queue(queue_name => %s)")
+        self.set_queue_notify = q("SELECT {s}.set_queue_notify(queue_name => %s, notify => %s)")
+        self.notify_channel = q("SELECT {s}.notify_channel(queue_name => %s)")
         self.list_queues = q("SELECT {queue} FROM {s}.pgqrs_queues ORDER BY queue_name")
         self.get_queue = q(
             "SELECT {queue} FROM {s}.pgqrs_queues WHERE queue_name = %s"
@@ -124,7 +126,8 @@ class Statements:
         )
         # A dequeue of several rounds (dead letters buried on the way) is put back in id order.
         self.dequeue = q(
-            "SELECT {msg} FROM {s}.dequeue(queue_name => %s, qty => %s, vt_seconds => %s, worker_id => %s) m ORDER BY m.id"
+            "SELECT {msg} FROM {s}.dequeue(queue_name => %s, qty => %s, vt_seconds => %s, worker_id => %s,"
+            " wait_seconds => %s) m ORDER BY m.id"
         )
         self.delete = q("SELECT {s}.delete(queue_name => %s, msg_id => %s, worker_id => %s)")
         self.delete_batch = q(

@@ -46,11 +46,10 @@ import psycopg
 import psycopg_pool
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import class_row
 
 from .config import Config
 from .consumer import AsyncConsumer
-from .db import connection_kwargs, create_async_pool, probe_connection_async
+from .db import connection_kwargs, create_async_pool, probe_connection_async, run_async
 from .errors import (
     ConnectionFailed,
     NotInstalled,
@@ -60,7 +59,8 @@ from .errors import (
     WorkerNotFound,
     wrap_errors,
 )
-from .types import Message
+from .statements import Op, statements
+from .types import Message, Queue
 
 logger = logging.getLogger(__name__)
 
@@ -155,32 +155,23 @@ class _Backoff:
         self.current = self.first
 
 
+def _one(op: Op) -> Any:
+    return (yield op)
+
+
 class _Calls:
     """The calls the worker makes, one statement each, all on one pool.
 
     Leasing and acknowledging go through AsyncConsumer (one per worker id, as a
-    worker that registers again gets a new id). The rest is SQL run here, with
-    the schema as an Identifier: the long-poll dequeue and notify_channel()
-    are not in the Consumer API, and the worker-lifecycle calls are Admin's,
-    whose pool is its own; one pool serves the whole worker here.
+    worker that registers again gets a new id); the worker-lifecycle calls run
+    the statements Admin runs, on this pool rather than one of Admin's own.
     """
 
     def __init__(self, pool: psycopg_pool.AsyncConnectionPool, config: Config, queue: str) -> None:
         self.pool, self.config, self.queue = pool, config, queue
         self._consumers: dict[int, AsyncConsumer] = {}
-        s = sql.Identifier(config.schema)
-        self._long_poll = sql.SQL(
-            # The columns named: a column added to the table later does not break Message.
-            "SELECT id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at, worker_id"
-            " FROM {}.dequeue(queue_name => %s, qty => %s, vt_seconds => %s, worker_id => %s, wait_seconds => %s)"
-            " ORDER BY id"
-        ).format(s)
-        self._register = sql.SQL("SELECT {}.register_worker(queue_name => %s, hostname => %s, port => %s)").format(s)
-        self._heartbeat = sql.SQL("SELECT {}.heartbeat(worker_id => %s)").format(s)
-        self._stop = sql.SQL("SELECT {}.stop_worker(worker_id => %s)").format(s)
-        self._reap = sql.SQL("SELECT {}.reap_workers(stale_after_seconds => %s)").format(s)
-        self.notify_channel = sql.SQL("SELECT {}.notify_channel(queue_name => %s)").format(s)
-        self._queue_row = sql.SQL("SELECT max_attempts, notify FROM {}.pgqrs_queues WHERE queue_name = %s").format(s)
+        self._st = statements(config.schema)
+        self.notify_channel = self._st.notify_channel
 
     def _consumer(self, worker_id: int) -> AsyncConsumer:
         consumer = self._consumers.get(worker_id)
@@ -189,19 +180,10 @@ class _Calls:
         return consumer
 
     async def _value(self, stmt: sql.Composable, params: list[Any]) -> Any:
-        with wrap_errors():
-            async with self.pool.connection() as conn:
-                row = await (await conn.execute(stmt, params)).fetchone()
-        return row[0] if row else None
+        return await run_async(self.pool, _one(Op(stmt, params, "scalar")))
 
     async def dequeue(self, qty: int, vt_seconds: int, worker_id: int, wait_seconds: int = 0) -> list[Message]:
-        if not wait_seconds:
-            return list(await self._consumer(worker_id).dequeue_batch(qty, vt_seconds))
-        with wrap_errors():
-            async with self.pool.connection() as conn:
-                async with conn.cursor(row_factory=class_row(Message)) as cur:
-                    await cur.execute(self._long_poll, [self.queue, qty, vt_seconds, worker_id, wait_seconds])
-                    return await cur.fetchall()
+        return list(await self._consumer(worker_id).dequeue_batch(qty, vt_seconds, wait_seconds))
 
     async def ack(self, msg_ids: list[int], worker_id: int, on_success: str) -> set[int]:
         consumer = self._consumer(worker_id)
@@ -218,25 +200,24 @@ class _Calls:
         return await self._consumer(worker_id).extend_visibility(msg_id, seconds)
 
     async def register(self, hostname: str, port: int) -> int:
-        return int(await self._value(self._register, [self.queue, hostname, port]))
+        return int(await self._value(self._st.register_worker, [self.queue, hostname, port]))
 
     async def heartbeat(self, worker_id: int) -> None:
-        await self._value(self._heartbeat, [worker_id])
+        await self._value(self._st.heartbeat, [worker_id])
 
     async def stop_worker(self, worker_id: int) -> int:
-        return int(await self._value(self._stop, [worker_id]) or 0)
+        return int(await self._value(self._st.stop_worker, [worker_id]) or 0)
 
     async def reap(self, stale_after_seconds: int) -> int:
-        return int(await self._value(self._reap, [stale_after_seconds]) or 0)
+        return int(await self._value(self._st.reap_workers, [stale_after_seconds]) or 0)
 
     async def queue_settings(self) -> tuple[int | None, bool] | None:
-        """(max_attempts, notify), for messages in the log; None if the table is not readable."""
+        """(max_attempts, notify), for messages in the log; None where the role may not read queues."""
         try:
-            async with self.pool.connection() as conn:
-                row = await (await conn.execute(self._queue_row, [self.queue])).fetchone()
-        except psycopg.Error:
+            queue = await run_async(self.pool, _one(Op(self._st.get_queue, [self.queue], "one", Queue)))
+        except PgqrsError:
             return None
-        return (row[0], bool(row[1])) if row else None
+        return (queue.max_attempts, queue.notify) if queue else None
 
 
 @dataclasses.dataclass
