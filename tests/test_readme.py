@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -45,3 +49,20 @@ def test_python_usage_runs_as_shown(empty_dsn, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PGQRS_DSN", empty_dsn)
     exec(compile(python[0], "README.md", "exec"), {})
     assert capsys.readouterr().out.split() == ["ada@example.com", "1"]
+
+
+def test_command_line_walk_through_runs_as_shown(empty_dsn, tmp_path):
+    """Every `pgqrs` line of the README's walk-through, through the installed console script."""
+    script = Path(sys.executable).with_name("pgqrs")
+    (sh,) = blocks("Command line", "sh")
+    commands = [shlex.split(line.split("  #")[0]) for line in sh.splitlines() if line.startswith("pgqrs ")]
+    assert len(commands) >= 8
+    (tmp_path / "jobs.jsonl").write_text('{"to": "cy@example.com"}\n{"to": "di@example.com"}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGQRS_")} | {"PGQRS_DSN": empty_dsn}
+    outputs = []
+    for command in commands:
+        done = subprocess.run([script, *command[1:]], env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        outputs.append(done.stdout)
+    assert [q["queue_name"] for q in json.loads(outputs[-1])] == ["emails"]
