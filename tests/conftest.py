@@ -9,7 +9,11 @@ does this for you).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -71,6 +75,48 @@ def empty_dsn(postgresql_proc) -> str:
 def pg_bin() -> Path:
     """Directory of the server's binaries (psql, pg_dump, pgbench, ...)."""
     return PG_BIN
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def throwaway_server(options: str = ""):
+    """A PostgreSQL server of the test's own (one it may crash, or one with other settings),
+    with pgqrs installed in its database postgres. Yields (dsn, start, crash)."""
+    base = Path(tempfile.mkdtemp(prefix="pgqrs-server-"))
+    data, port = base / "data", free_port()
+    subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True, timeout=120)
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50 {options}"
+
+    def start() -> None:
+        subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60",
+                        "-o", options, "start"], check=True, capture_output=True, timeout=90)
+
+    def crash() -> None:
+        subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                       check=True, capture_output=True, timeout=60)
+
+    start()
+    try:
+        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pgqrs")
+        yield dsn, start, crash
+    finally:
+        subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        subprocess.run(["rm", "-rf", str(base)], timeout=60)
+
+
+@pytest.fixture
+def own_server():
+    """throwaway_server, for a test that needs a server of its own."""
+    return throwaway_server
 
 
 # -- fixtures of the Python library tests -------------------------------------

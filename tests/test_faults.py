@@ -21,7 +21,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import free_port
 from psycopg.types.json import Jsonb
 
 PYTHON = sys.executable
@@ -87,12 +87,6 @@ def sql(dsn: str, query: str, params: tuple | list = ()) -> list[tuple]:
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
@@ -386,39 +380,11 @@ def test_pgqrs_worker_reap_releases_a_dead_workers_jobs_at_once(dsn, lab):
 # -- PostgreSQL restarted under a running producer and worker ---------------------
 
 
-@contextlib.contextmanager
-def throwaway_server(pg_bin: Path):
-    """A PostgreSQL server of our own, so an immediate shutdown disturbs no other test."""
-    base = Path(tempfile.mkdtemp(prefix="pgqrs-restart-"))
-    data, port = base / "data", free_port()
-    subprocess.run([str(pg_bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True, timeout=120)
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
-
-    def start() -> None:
-        subprocess.run([str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60",
-                        "-o", options, "start"], check=True, capture_output=True, timeout=90)
-
-    def crash() -> None:
-        subprocess.run([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       check=True, capture_output=True, timeout=60)
-
-    start()
-    try:
-        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-        sql(dsn, "CREATE EXTENSION pgqrs")
-        yield dsn, start, crash
-    finally:
-        subprocess.run([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        subprocess.run(["rm", "-rf", str(base)], timeout=60)
-
-
-def test_postgres_restart_under_producer_and_worker(pg_bin, lab, tmp_path):
+def test_postgres_restart_under_producer_and_worker(own_server, lab, tmp_path):
     """Immediate shutdown and restart mid-stream: every committed message archived exactly once, the
     worker carries on by itself and listens again (its poll interval is 30 s, so only a notification
     can wake it in time after the restart)."""
-    with throwaway_server(pg_bin) as (dsn, start, crash):
+    with own_server() as (dsn, start, crash):
         sql(dsn, "SELECT pgqrs.create_queue('restart', notify => true)")
         worker = lab.worker(dsn, "restart", "--concurrency", "4", "--poll-interval", "30", "--lock-time", "3",
                             "--heartbeat-interval", "1", "--stale-after", "20")

@@ -14,7 +14,8 @@ export PATH="$PG_BIN:$PATH"
 # (outside root's home, so RUN_USER can use it) with the given pip specs.
 prepare_as_root() {
     local missing=() pkg
-    for pkg in "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION" pgbouncer python3-venv make; do
+    for pkg in "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION" "postgresql-$PG_VERSION-cron" pgbouncer \
+               python3-venv make; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then
