@@ -17,7 +17,7 @@ source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
     prepare_as_root "$repo/python[test,bench]"
-    echo "== installing the extension into PostgreSQL $("$(embedded_pg_bin)/pg_config" --version)"
+    echo "== installing the extension into $("$(embedded_pg_bin)/pg_config" --version)"
     make -C "$repo" -s install PG_CONFIG="$(embedded_pg_bin)/pg_config"
     rerun_as_user tools/test.sh
 fi

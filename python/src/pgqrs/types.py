@@ -50,15 +50,9 @@ class Message(_Row):
 
 
 @dataclasses.dataclass(frozen=True)
-class ArchivedMessage(_Row):
-    id: int
-    queue_id: int
-    payload: Any
-    enqueued_at: dt.datetime
-    vt: dt.datetime
-    read_ct: int
-    dequeued_at: dt.datetime | None
-    worker_id: int | None
+class ArchivedMessage(Message):
+    """A message in the archive: the message's fields, then the archive's own."""
+
     archived_at: dt.datetime
     processing_duration: dt.timedelta | None
     dead_lettered: bool
