@@ -151,10 +151,10 @@ class Statements:
             "messages": _TableStatements(s, "messages", "queue_id", Message),
             "archive": _TableStatements(s, "pgqrs_archive", "queue_id", ArchivedMessage),
         }
-        self.tables["messages"].delete = q(
-            "WITH m AS (DELETE FROM {s}.pgqrs_messages WHERE id = %(id)s RETURNING id), "
-            "d AS (DELETE FROM {s}.pgqrs_delayed WHERE id = %(id)s RETURNING id) "
-            "SELECT id FROM m UNION ALL SELECT id FROM d"
+        # Through pgqrs.delete, which knows both tables a message can be in.
+        self.delete_message_by_id = q(
+            "SELECT {s}.delete(queue_name => q.queue_name, msg_id => m.id) "
+            "FROM {s}.messages m JOIN {s}.pgqrs_queues q ON q.id = m.queue_id WHERE m.id = %s"
         )
         self.drop_queue_by_id = q(
             "SELECT {s}.drop_queue(queue_name => q.queue_name, force => false, if_exists => true) "

@@ -1,8 +1,9 @@
-"""Table classes: plain reads of the four pgqrs tables, deletes by primary key.
+"""Table classes: plain reads of the pgqrs tables, deletes by primary key.
 
 Deletes go through the SQL API where it keeps the rules (a queue is dropped by
-drop_queue, so a queue with messages is refused; a worker is stopped before its
-row goes, so what it held becomes visible again).
+drop_queue, so a queue with messages is refused; a message by delete, wherever
+it waits; a worker is stopped before its row goes, so what it held becomes
+visible again).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def _delete_row(query: Any, row_id: int) -> Proc:
 
 def _delete_queue(st: Any, row_id: int) -> Proc:
     return bool((yield Op(st.drop_queue_by_id, [row_id], "scalar")))
+
+
+def _delete_message(st: Any, row_id: int) -> Proc:
+    return bool((yield Op(st.delete_message_by_id, [row_id], "scalar")))
 
 
 def _delete_worker(st: Any, row_id: int) -> Proc:
@@ -106,6 +111,14 @@ class _Workers:
         return self._run(_delete_worker(self._st, id), transaction=True)  # type: ignore[attr-defined]
 
 
+class _Messages:
+    _name, _row_type = "messages", Message
+
+    def delete(self, id: int) -> Any:
+        """pgqrs.delete: the message goes, ready, leased or delayed."""
+        return self._run(_delete_message(self._st, id))  # type: ignore[attr-defined]
+
+
 class PgqrsQueues(_Queues, _Table):
     """pgqrs_queues (count_by_fk / filter_by_fk match the queue's own id)."""
 
@@ -114,10 +127,8 @@ class PgqrsWorkers(_Workers, _Table):
     """pgqrs_workers."""
 
 
-class PgqrsMessages(_Table):
-    """pgqrs_messages."""
-
-    _name, _row_type = "messages", Message
+class PgqrsMessages(_Messages, _Table):
+    """Every unfinished message (the messages view: ready, leased and delayed)."""
 
 
 class PgqrsArchiveTable(_Table):
@@ -134,8 +145,8 @@ class AsyncPgqrsWorkers(_Workers, _AsyncTable):
     """Async twin of PgqrsWorkers."""
 
 
-class AsyncPgqrsMessages(_AsyncTable):
-    _name, _row_type = "messages", Message
+class AsyncPgqrsMessages(_Messages, _AsyncTable):
+    """Async twin of PgqrsMessages."""
 
 
 class AsyncPgqrsArchiveTable(_AsyncTable):
