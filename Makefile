@@ -7,15 +7,22 @@
 #   make test            everything, on a throwaway server (see tools/test.sh)
 #   make bench           pgqrs, pgmq and plain SQL side by side (see bench/bench.py)
 #   make checkver        META.json and the control file agree on the version
+#   make bump-version VERSION=x.y.z   start the next version (tools/bump-version.sh)
 
 EXTENSION  = pgqrs
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" pgqrs.control)
 
 # The install script is built from the fragments listed, in order, in
-# extension/sql/fragments.txt; the upgrade scripts are written by hand.
+# extension/sql/fragments.txt; the upgrade scripts are written by hand; the
+# install scripts of released versions are frozen in extension/released/.
 FRAGMENTS  = $(addprefix extension/sql/,$(shell grep -v '^\#' extension/sql/fragments.txt))
 DATA_built = extension/pgqrs--$(EXTVERSION).sql
-DATA       = $(wildcard extension/pgqrs--*--*.sql)
+DATA       = $(wildcard extension/pgqrs--*--*.sql) $(wildcard extension/released/pgqrs--*.sql)
+ifneq ($(wildcard extension/released/pgqrs--$(EXTVERSION).sql),)
+ifeq ($(filter bump-version,$(MAKECMDGOALS)),)
+$(error $(EXTVERSION) is released already (extension/released/): make bump-version VERSION=...)
+endif
+endif
 
 TEST_OUTPUT ?= extension/test/results
 REGRESS      = setup queues enqueue dequeue acknowledge dead_letters workers metrics named roles catalog
@@ -28,7 +35,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 # `make test` installs what it needs itself, so it must work without PGXS.
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
-else ifeq ($(filter test demo bench,$(MAKECMDGOALS)),)
+else ifeq ($(filter test demo bench bump-version,$(MAKECMDGOALS)),)
 $(error PGXS not found: install postgresql-server-dev-15, or set PG_CONFIG)
 endif
 
@@ -47,6 +54,10 @@ checkver:
 	if [ "$$meta" != "$(EXTVERSION)" ] || [ "$$provides" != "$(EXTVERSION)" ]; then \
 		echo "META.json says $$meta / $$provides, pgqrs.control says $(EXTVERSION)" >&2; exit 1; \
 	fi; echo "version $(EXTVERSION) agrees"
+
+.PHONY: bump-version
+bump-version:
+	tools/bump-version.sh $(VERSION)
 
 .PHONY: demo
 demo:
