@@ -39,8 +39,9 @@ $$;
 --   of this queue (PQ008, PQ009). With wait_seconds, an empty queue is polled
 --   (every 10 ms at first, then up to every 100 ms) until a message comes or
 --   the time is up: a long poll for clients that cannot LISTEN. The call
---   holds its snapshot meanwhile, so keep waits short (seconds). Writes pgqrs_messages (and pgqrs_delayed,
---   pgqrs_archive).
+--   holds its snapshot meanwhile, so keep waits short (seconds). A paused
+--   queue delivers nothing (see pause_queue()). Writes pgqrs_messages (and
+--   pgqrs_delayed, pgqrs_archive).
 CREATE FUNCTION @extschema@.dequeue(
     queue_name text,
     qty integer DEFAULT 1,
@@ -83,63 +84,69 @@ BEGIN
     LOOP
         v_now := clock_timestamp();  -- a parameter, so an index condition below
 
-        -- Delayed messages that are due join the queue first, ids unchanged, so
-        -- they take their place among the visible messages by id. A thousand at
-        -- a time at least, so a burst that falls due at once soon is all there.
-        WITH due AS (
-            DELETE FROM @extschema@.pgqrs_delayed d
-            WHERE d.queue_id = v_queue.id
-              AND d.id = ANY (ARRAY(
-                    SELECT x.id
-                    FROM @extschema@.pgqrs_delayed x
-                    WHERE x.queue_id = v_queue.id AND x.vt <= v_now
-                    ORDER BY x.vt
-                    LIMIT greatest(v_wanted, 1000)
-                    FOR UPDATE SKIP LOCKED))
-            RETURNING d.*
-        )
-        INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
-
-        -- Without a delivery limit this loop runs once. With one, it runs again
-        -- while burying dead letters left it short of qty.
-        LOOP
-            v_now := clock_timestamp();
-            IF v_queue.max_attempts IS NOT NULL THEN
-                v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now);
-            END IF;
-
-            -- "id = ANY (ARRAY(...))" makes the picked ids an index condition, so
-            -- no plan can scan the queue's rows again to join them. The leased
-            -- rows come back oldest first.
-            RETURN QUERY
-            WITH leased AS (
-                UPDATE @extschema@.pgqrs_messages m
-                SET vt = v_now + v_lease,
-                    read_ct = m.read_ct + 1,
-                    dequeued_at = v_now,
-                    worker_id = dequeue.worker_id
-                WHERE m.queue_id = v_queue.id
-                  AND m.id = ANY (ARRAY(
-                        SELECT p.id
-                        FROM @extschema@.pgqrs_messages p
-                        WHERE p.queue_id = v_queue.id
-                          AND p.vt <= v_now
-                          AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
-                        ORDER BY p.id
-                        LIMIT v_wanted
+        -- A paused queue delivers nothing, as if it were empty.
+        IF NOT v_queue.paused THEN
+            -- Delayed messages that are due join the queue first, ids unchanged, so
+            -- they take their place among the visible messages by id. A thousand at
+            -- a time at least, so a burst that falls due at once soon is all there.
+            WITH due AS (
+                DELETE FROM @extschema@.pgqrs_delayed d
+                WHERE d.queue_id = v_queue.id
+                  AND d.id = ANY (ARRAY(
+                        SELECT x.id
+                        FROM @extschema@.pgqrs_delayed x
+                        WHERE x.queue_id = v_queue.id AND x.vt <= v_now
+                        ORDER BY x.vt
+                        LIMIT greatest(v_wanted, 1000)
                         FOR UPDATE SKIP LOCKED))
-                RETURNING m.*
+                RETURNING d.*
             )
-            SELECT * FROM leased ORDER BY leased.id;
-            GET DIAGNOSTICS v_leased = ROW_COUNT;
+            INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
 
-            v_wanted := v_wanted - v_leased;
-            EXIT WHEN v_wanted = 0 OR v_buried = 0;
-        END LOOP;
+            -- Without a delivery limit this loop runs once. With one, it runs again
+            -- while burying dead letters left it short of qty.
+            LOOP
+                v_now := clock_timestamp();
+                IF v_queue.max_attempts IS NOT NULL THEN
+                    v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now);
+                END IF;
+
+                -- "id = ANY (ARRAY(...))" makes the picked ids an index condition, so
+                -- no plan can scan the queue's rows again to join them. The leased
+                -- rows come back oldest first.
+                RETURN QUERY
+                WITH leased AS (
+                    UPDATE @extschema@.pgqrs_messages m
+                    SET vt = v_now + v_lease,
+                        read_ct = m.read_ct + 1,
+                        dequeued_at = v_now,
+                        worker_id = dequeue.worker_id
+                    WHERE m.queue_id = v_queue.id
+                      AND m.id = ANY (ARRAY(
+                            SELECT p.id
+                            FROM @extschema@.pgqrs_messages p
+                            WHERE p.queue_id = v_queue.id
+                              AND p.vt <= v_now
+                              AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
+                            ORDER BY p.id
+                            LIMIT v_wanted
+                            FOR UPDATE SKIP LOCKED))
+                    RETURNING m.*
+                )
+                SELECT * FROM leased ORDER BY leased.id;
+                GET DIAGNOSTICS v_leased = ROW_COUNT;
+
+                v_wanted := v_wanted - v_leased;
+                EXIT WHEN v_wanted = 0 OR v_buried = 0;
+            END LOOP;
+        END IF;
 
         EXIT waiting WHEN v_wanted < dequeue.qty OR clock_timestamp() >= v_deadline;
         PERFORM pg_sleep(least(v_pause, extract(epoch FROM v_deadline - clock_timestamp())));
         v_pause := least(v_pause * 2, 0.1);
+        IF v_queue.paused THEN
+            v_queue := @extschema@._queue(dequeue.queue_name);  -- resumed meanwhile?
+        END IF;
     END LOOP waiting;
 END
 $$;

@@ -22,6 +22,8 @@ COMMENT ON VIEW @extschema@.messages IS
 --   archived          in the archive, dead letters not counted
 --   dead_lettered     dead letters waiting in the archive
 --   oldest_ready_age  how long ago the oldest ready message was enqueued
+--   paused            dequeues deliver nothing (pause_queue())
+-- New columns go last, so that an upgrade can CREATE OR REPLACE the view.
 CREATE VIEW @extschema@.queue_metrics AS
 SELECT q.queue_name,
        m.ready,
@@ -30,7 +32,8 @@ SELECT q.queue_name,
        a.archived,
        a.dead_lettered,
        statement_timestamp() - m.oldest_ready_at AS oldest_ready_age,
-       statement_timestamp() AS measured_at
+       statement_timestamp() AS measured_at,
+       q.paused
 FROM @extschema@.pgqrs_queues q
 CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE m.vt <= statement_timestamp()) AS ready,
@@ -50,7 +53,7 @@ CROSS JOIN LATERAL (
     WHERE a.queue_id = q.id
 ) a;
 COMMENT ON VIEW @extschema@.queue_metrics IS
-    'per queue: messages ready, in flight, delayed, archived, dead-lettered, age of the oldest ready message';
+    'per queue: messages ready, in flight, delayed, archived, dead-lettered, age of the oldest ready message, paused';
 
 -- worker_health: one row per worker.
 --   messages_held  messages leased to the worker whose lease has not run out

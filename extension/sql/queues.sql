@@ -66,6 +66,46 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_queue_notify(text, boolean) IS
     'turn a queue''s enqueue notifications on or off';
 
+-- pause_queue(queue_name)
+--   Stops deliveries: dequeue() returns nothing from a paused queue (a long
+--   poll waits as on an empty one), while enqueues, acknowledgements of
+--   messages already leased, and lease expiry go on as before. For deploys and
+--   incidents. Writes pgqrs_queues.
+CREATE FUNCTION @extschema@.pause_queue(queue_name text)
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+    UPDATE @extschema@.pgqrs_queues q
+    SET paused = true
+    WHERE q.id = (@extschema@._queue(pause_queue.queue_name)).id;
+$$;
+COMMENT ON FUNCTION @extschema@.pause_queue(text) IS
+    'stop deliveries from a queue until resume_queue (enqueues still accepted)';
+
+-- resume_queue(queue_name)
+--   Delivers again from a paused queue, and wakes its listening workers when
+--   the queue sends notifications. Writes pgqrs_queues.
+CREATE FUNCTION @extschema@.resume_queue(queue_name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_queue @extschema@.pgqrs_queues;
+BEGIN
+    v_queue := @extschema@._queue(resume_queue.queue_name);
+    UPDATE @extschema@.pgqrs_queues q SET paused = false WHERE q.id = v_queue.id;
+    IF v_queue.paused AND v_queue.notify THEN
+        PERFORM pg_catalog.pg_notify(@extschema@._notify_channel(v_queue.id), '');
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.resume_queue(text) IS
+    'deliver again from a paused queue';
+
 -- notify_channel(queue_name)
 --   The channel to LISTEN on for the queue's notifications. It names the
 --   schema by oid and the queue by id: short, and unique in the database

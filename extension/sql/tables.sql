@@ -16,10 +16,11 @@ CREATE TABLE @extschema@.pgqrs_queues (
     queue_name   text NOT NULL CONSTRAINT pgqrs_queues_queue_name_key UNIQUE,
     max_attempts integer CHECK (max_attempts >= 1),
     notify       boolean NOT NULL DEFAULT false,
-    created_at   timestamptz NOT NULL DEFAULT now()
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    paused       boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE @extschema@.pgqrs_queues IS
-    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel()';
+    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel(); paused: dequeues deliver nothing';
 
 CREATE TABLE @extschema@.pgqrs_workers (
     id           bigserial PRIMARY KEY,

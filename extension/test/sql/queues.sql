@@ -70,3 +70,24 @@ SELECT pgqrs.drop_queue(repeat('a', 64)) AS dropped;
 SELECT count(*) AS queues, (SELECT count(*) FROM pgqrs.pgqrs_messages) AS messages,
        (SELECT count(*) FROM pgqrs.pgqrs_archive) AS archived
 FROM pgqrs.pgqrs_queues;
+
+-- A paused queue takes enqueues and delivers nothing; acknowledgements of
+-- messages leased before the pause still work. Resuming delivers again.
+SELECT pgqrs.create_queue('paused_q') > 0 AS created;
+SELECT pgqrs.enqueue('paused_q', jsonb_build_object('n', n)) > 0 AS enqueued FROM generate_series(1, 3) n;
+SELECT (pgqrs.dequeue('paused_q', 1)).id AS leased_before_pause \gset
+SELECT pgqrs.pause_queue('paused_q');
+SELECT pgqrs.pause_queue('paused_q');
+SELECT pgqrs.enqueue('paused_q', '{"n": 4}') > 0 AS enqueued_while_paused;
+SELECT count(*) AS delivered_while_paused FROM pgqrs.dequeue('paused_q', 10);
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(*) AS delivered_after_waiting FROM pgqrs.dequeue('paused_q', 10, wait_seconds => 1);
+SELECT clock_timestamp() - :'t0'::timestamptz >= interval '1 second' AS waited;
+SELECT pgqrs.archive('paused_q', :leased_before_pause) AS acknowledged_while_paused;
+SELECT queue_name, ready, paused FROM pgqrs.queue_metrics WHERE queue_name = 'paused_q';
+SELECT pgqrs.resume_queue('paused_q');
+SELECT (pgqrs.metrics('paused_q')).paused;
+SELECT array_agg(payload->>'n' ORDER BY id) AS delivered_after_resume FROM pgqrs.dequeue('paused_q', 10);
+SELECT error_of($$SELECT pgqrs.pause_queue('no_such_queue')$$);
+SELECT error_of($$SELECT pgqrs.resume_queue('bad name!')$$);
+SELECT pgqrs.drop_queue('paused_q', force => true) AS dropped;

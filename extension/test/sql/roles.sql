@@ -27,6 +27,7 @@ SELECT pgqrs.register_worker('roles_q', 'h', 1) > 0 AS consumer_registers;
 SELECT error_of($$SELECT pgqrs.enqueue('roles_q', '{}')$$);
 SELECT error_of($$SELECT pgqrs.purge_queue('roles_q')$$);
 SELECT error_of($$UPDATE pgqrs.pgqrs_messages SET vt = now()$$);
+SELECT error_of($$SELECT pgqrs.pause_queue('roles_q')$$);
 RESET ROLE;
 
 SET ROLE app_nobody;
@@ -37,6 +38,7 @@ RESET ROLE;
 SET ROLE app_admin;
 SELECT pgqrs.enqueue('roles_q', '{}') > 0 AS admin_enqueues;
 SELECT count(*) AS admin_reads_tables FROM pgqrs.pgqrs_archive;
+SELECT pgqrs.pause_queue('roles_q'), pgqrs.resume_queue('roles_q');
 SELECT pgqrs.drop_queue('roles_q', force => true) AS admin_drops;
 RESET ROLE;
 
