@@ -1,4 +1,4 @@
-"""Build hook: put the extension's install script into the package.
+"""Build hook: put the extension's install and upgrade scripts into the package.
 
 The script is built exactly as the Makefile builds it (the fragments listed in
 extension/sql/fragments.txt, concatenated, with @PGQRS_VERSION@ replaced by
@@ -45,12 +45,18 @@ class CustomBuildHook(BuildHookInterface):
         if (REPO / "extension" / "sql" / "fragments.txt").exists():
             ext_version, script = build_script()
             PACKAGE_SQL.mkdir(parents=True, exist_ok=True)
+            upgrades = {path.name for path in (REPO / "extension").glob("pgqrs--*--*.sql")}
             for stale in PACKAGE_SQL.glob("pgqrs--*.sql"):
-                if stale.name != f"pgqrs--{ext_version}.sql":
+                if stale.name != f"pgqrs--{ext_version}.sql" and stale.name not in upgrades:
                     stale.unlink()
             target = PACKAGE_SQL / f"pgqrs--{ext_version}.sql"
             if not target.exists() or target.read_text() != script:
                 target.write_text(script)
+            # The upgrade scripts, so that `pgqrs install` can upgrade a direct install in place.
+            for upgrade in (REPO / "extension").glob("pgqrs--*--*.sql"):
+                copy = PACKAGE_SQL / upgrade.name
+                if not copy.exists() or copy.read_text() != upgrade.read_text():
+                    copy.write_text(upgrade.read_text())
         scripts = sorted(PACKAGE_SQL.glob("pgqrs--*.sql"))
         if not scripts:
             raise RuntimeError("extension/sql/fragments.txt not found and no built script in src/pgqrs/sql/")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 from pytest_postgresql import factories
 from pytest_postgresql.janitor import DatabaseJanitor
 
@@ -72,6 +73,22 @@ def empty_dsn(postgresql_proc) -> str:
 
 
 @pytest.fixture
+def schema_owner(empty_dsn):
+    """A LOGIN role with a password, not a superuser, owning schema `tenant` of the empty database."""
+    role = f"owner_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)))
+        conn.execute(sql.SQL("CREATE SCHEMA tenant AUTHORIZATION {}").format(sql.Identifier(role)))
+    yield f"{empty_dsn} user={role} password={password}"
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS tenant CASCADE")
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture
 def pg_bin() -> Path:
     """Directory of the server's binaries (psql, pg_dump, pgbench, ...)."""
     return PG_BIN
@@ -117,6 +134,36 @@ def throwaway_server(options: str = ""):
 def own_server():
     """throwaway_server, for a test that needs a server of its own."""
     return throwaway_server
+
+
+# -- what pgqrs holds, for the backup and upgrade tests ---------------------------
+
+def snapshot(conn: psycopg.Connection, schema: str = "pgqrs") -> dict[str, list[dict]]:
+    """Every row of every pgqrs table in schema, by table, ordered by id."""
+    tables = {"queues": "pgqrs_queues", "workers": "pgqrs_workers", "messages": "pgqrs_messages",
+              "delayed": "pgqrs_delayed", "archive": "pgqrs_archive"}
+    return {
+        key: conn.execute(sql.SQL("SELECT coalesce(json_agg(t ORDER BY t.id), '[]') FROM {}.{} t").format(
+            sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]
+        for key, table in tables.items()
+    }
+
+
+def fill(conn: psycopg.Connection, schema: str = "pgqrs") -> None:
+    """Queues with ready, leased, delayed, archived and dead-lettered messages, and workers."""
+    conn.execute(sql.SQL("SET search_path = {}, pg_catalog").format(sql.Identifier(schema)))
+    conn.execute("SELECT create_queue('mail')")
+    conn.execute("SELECT create_queue('fragile', max_attempts => 1)")
+    worker = conn.execute("SELECT register_worker('mail', 'host-a', 8080)").fetchone()[0]
+    conn.execute("SELECT register_worker('mail', 'host-b', 8081)")
+    conn.execute("SELECT enqueue_batch('mail', array_fill('{\"n\": 1}'::jsonb, ARRAY[6]))")
+    conn.execute("SELECT enqueue('mail', '{\"later\": true}', 3600)")
+    conn.execute("SELECT archive('mail', id) FROM dequeue('mail', 2)")
+    conn.execute("SELECT * FROM dequeue('mail', 2, 600, %s)", [worker])
+    conn.execute("SELECT enqueue('fragile', '{\"doomed\": true}')")
+    conn.execute("SELECT * FROM dequeue('fragile', 1, 0)")
+    conn.execute("SELECT * FROM dequeue('fragile', 1)")  # buries it
+    conn.execute("RESET search_path")
 
 
 # -- fixtures of the Python library tests -------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import psycopg
 import pytest
@@ -25,6 +27,9 @@ from pgqrs import (
     WorkerNotActive,
     WorkerNotFound,
 )
+from pgqrs.install import script_version
+
+CURRENT = script_version()  # the version this package installs
 
 
 def test_constructor_does_not_connect():
@@ -34,7 +39,7 @@ def test_constructor_does_not_connect():
 
 
 def test_version(admin):
-    assert admin.version() == "0.1.0"
+    assert admin.version() == CURRENT
 
 
 def test_queue_lifecycle(admin):
@@ -191,3 +196,22 @@ def test_sql_api_by_plain_psycopg_still_agrees(admin, dsn):
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT payload FROM pgqrs.pgqrs_messages WHERE id = %s", [msg_id]).fetchone()[0] == {
             "a": [1, 2]}
+
+
+def test_pause_and_resume(admin, config):
+    admin.create_queue("q")
+    Producer(admin.pool, "q", config).enqueue({"n": 1})
+    consumer = Consumer(admin.pool, "q", config)
+    admin.pause_queue("q")
+    assert admin.get_queue("q").paused and admin.metrics("q").paused
+    assert consumer.dequeue() is None
+    # A long poll on a paused queue waits, and delivers as soon as the queue is resumed.
+    timer = threading.Timer(0.5, admin.resume_queue, ["q"])
+    timer.start()
+    started = time.monotonic()
+    message = consumer.dequeue(wait_seconds=20)
+    timer.join()
+    assert message.payload == {"n": 1} and 0.4 < time.monotonic() - started < 10
+    assert not admin.metrics("q").paused
+    with pytest.raises(QueueNotFound):
+        admin.pause_queue("nope")

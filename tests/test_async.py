@@ -21,13 +21,16 @@ from pgqrs import (
     QueueNotFound,
     WorkerNotFound,
 )
+from pgqrs.install import script_version
+
+CURRENT = script_version()  # the version this package installs
 
 
 async def test_admin_queue_and_worker_methods(async_admin):
     a = async_admin
-    assert await a.version() == "0.1.0"
+    assert await a.version() == CURRENT
     assert (await a.verify()).ok
-    assert await a.install() == InstallResult("extension", "pgqrs", "0.1.0", changed=False)
+    assert await a.install() == InstallResult("extension", "pgqrs", CURRENT, changed=False)
     qid = await a.create_queue("aq", max_attempts=1)
     with pytest.raises(QueueExists):
         await a.create_queue("aq")

@@ -162,8 +162,8 @@ def test_queue_create_list_delete(pgqrs):
     assert [(q["queue_name"], q["max_attempts"]) for q in queues] == [("emails", 3), ("reports", None)]
     table = pgqrs.table("queue", "list")
     header, *rows = table.splitlines()
-    assert header.split() == ["id", "queue", "max", "attempts", "created"]
-    assert len(rows) == 2 and lines_with(table, "emails", " 3 ")
+    assert header.split() == ["id", "queue", "max", "attempts", "created", "paused"]
+    assert len(rows) == 2 and lines_with(table, "emails", " 3 ") and rows[0].split()[-1] == "no"
 
     pgqrs.ok("message", "send", "emails", '{"x": 1}')
     pgqrs.fails("queue", "delete", "emails")
@@ -197,12 +197,25 @@ def test_queue_metrics(pgqrs, conn):
 
     table = pgqrs.table("queue", "metrics")
     header, alpha, beta = table.splitlines()
-    assert header.split() == ["queue", "ready", "in", "flight", "delayed", "archived", "dead", "oldest", "ready"]
+    assert header.split() == ["queue", "ready", "in", "flight", "delayed", "archived", "dead", "oldest", "ready",
+                              "paused"]
     assert alpha.split()[:6] == ["alpha", "2", "1", "1", "0", "0"] and alpha.split()[6].startswith("3m1")
-    assert beta.split() == ["beta", "0", "0", "0", "0", "0", "-"]
+    assert beta.split() == ["beta", "0", "0", "0", "0", "0", "-", "no"]
     assert len(header) >= len(alpha.rstrip()) - 1  # aligned under the header
     single = pgqrs.table("queue", "metrics", "alpha").splitlines()
     assert single[0] == header and single[1] == alpha
+
+
+def test_queue_pause_resume(pgqrs):
+    pgqrs.ok("queue", "create", "alpha")
+    pgqrs.ok("message", "send", "alpha", "1")
+    assert pgqrs.table("queue", "pause", "alpha") == "paused queue alpha\n"
+    assert pgqrs.json("queue", "metrics", "alpha")["paused"] is True
+    assert pgqrs.json("message", "dequeue", "alpha") is None  # paused: nothing delivered
+    assert pgqrs.json("queue", "list")[0]["paused"] is True
+    assert pgqrs.json("queue", "resume", "alpha") == {"queue": "alpha", "paused": False}
+    assert pgqrs.json("message", "dequeue", "alpha")["payload"] == 1
+    assert pgqrs.fails("queue", "pause", "nope") == 'Error: queue "nope" does not exist'
 
 
 # -- message ----------------------------------------------------------------------

@@ -9,29 +9,7 @@ import psycopg
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
-SNAPSHOT = """
-SELECT (SELECT json_agg(q ORDER BY id) FROM pgqrs.pgqrs_queues q) AS queues,
-       (SELECT json_agg(w ORDER BY id) FROM pgqrs.pgqrs_workers w) AS workers,
-       (SELECT json_agg(m ORDER BY id) FROM pgqrs.pgqrs_messages m) AS messages,
-       (SELECT json_agg(d ORDER BY id) FROM pgqrs.pgqrs_delayed d) AS delayed,
-       (SELECT json_agg(a ORDER BY id) FROM pgqrs.pgqrs_archive a) AS archive
-"""
-
-
-def fill(conn: psycopg.Connection) -> None:
-    """Queues with ready, leased, delayed, archived and dead-lettered messages, and workers."""
-    conn.execute("SELECT pgqrs.create_queue('mail')")
-    conn.execute("SELECT pgqrs.create_queue('fragile', max_attempts => 1)")
-    worker = conn.execute("SELECT pgqrs.register_worker('mail', 'host-a', 8080)").fetchone()[0]
-    conn.execute("SELECT pgqrs.register_worker('mail', 'host-b', 8081)")
-    conn.execute("SELECT pgqrs.enqueue_batch('mail', array_fill('{\"n\": 1}'::jsonb, ARRAY[6]))")
-    conn.execute("SELECT pgqrs.enqueue('mail', '{\"later\": true}', 3600)")
-    conn.execute("SELECT pgqrs.archive('mail', id) FROM pgqrs.dequeue('mail', 2)")
-    conn.execute("SELECT * FROM pgqrs.dequeue('mail', 2, 600, %s)", [worker])
-    conn.execute("SELECT pgqrs.enqueue('fragile', '{\"doomed\": true}')")
-    conn.execute("SELECT * FROM pgqrs.dequeue('fragile', 1, 0)")
-    conn.execute("SELECT * FROM pgqrs.dequeue('fragile', 1)")  # buries it
-
+from conftest import fill, snapshot
 
 @pytest.fixture
 def restore_target(postgresql_proc):
@@ -45,7 +23,7 @@ def restore_target(postgresql_proc):
 def test_dump_and_restore_keeps_everything(postgresql, postgresql_proc, restore_target, pg_bin, tmp_path, dump_format):
     postgresql.autocommit = True
     fill(postgresql)
-    before = postgresql.execute(SNAPSHOT).fetchone()
+    before = snapshot(postgresql)
     metrics_before = postgresql.execute(
         "SELECT queue_name, ready, in_flight, delayed, archived, dead_lettered FROM pgqrs.queue_metrics ORDER BY 1"
     ).fetchall()
@@ -63,14 +41,14 @@ def test_dump_and_restore_keeps_everything(postgresql, postgresql_proc, restore_
 
     with psycopg.connect(host=postgresql_proc.host, port=postgresql_proc.port, user=postgresql_proc.user,
                          dbname=restore_target, autocommit=True) as restored:
-        assert restored.execute(SNAPSHOT).fetchone() == before
+        assert snapshot(restored) == before
         # Sequences continue after the highest ids.
-        assert before[3], "the dump holds a delayed message"
-        max_id = max(m["id"] for m in before[2] + before[3] + before[4])
+        assert before["delayed"], "the dump holds a delayed message"
+        max_id = max(m["id"] for m in before["messages"] + before["delayed"] + before["archive"])
         assert restored.execute("SELECT pgqrs.enqueue('mail', '{}')").fetchone()[0] > max_id
-        assert restored.execute("SELECT pgqrs.create_queue('new')").fetchone()[0] > max(q["id"] for q in before[0])
+        assert restored.execute("SELECT pgqrs.create_queue('new')").fetchone()[0] > max(q["id"] for q in before["queues"])
         assert restored.execute("SELECT pgqrs.register_worker('new', 'h', 1)").fetchone()[0] > max(
-            w["id"] for w in before[1])
+            w["id"] for w in before["workers"])
         # The extension still works: leases, fencing and dead letters survived.
         assert restored.execute("SELECT count(*) FROM pgqrs.dequeue('mail', 10)").fetchone()[0] == 3
         assert restored.execute("SELECT count(*) FROM pgqrs.replay_dead_letters('fragile')").fetchone()[0] == 1

@@ -21,6 +21,9 @@ from pgqrs import (
     PgqrsError,
     wrap_errors,
 )
+from pgqrs.install import script_version
+
+CURRENT = script_version()  # the version this package installs
 
 EXPECTED = {
     "PQ001": "QueueNotFound", "PQ002": "QueueExists", "PQ003": "InvalidQueueName",
@@ -138,7 +141,7 @@ def test_wrong_password(dsn, postgresql_proc):
         with pytest.raises(ConnectionFailed, match="password authentication failed"):
             Admin(Config(dsn=bad, connection_timeout_seconds=5)).open()
         with Admin(Config(dsn=f"{dsn} user={role} password=right")) as admin:
-            assert admin.version() == "0.1.0"
+            assert admin.version() == CURRENT
     finally:
         with open(hba, "w") as f:
             f.write(original)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
+import re
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from pgqrs import Admin, Config, Consumer, InstallResult, NotInstalled, Producer, QueueNotEmpty
 from pgqrs.install import direct_script, install_script, script_version
 
+from conftest import REPO
+
+CURRENT = script_version()  # the version this package installs
+
 
 def test_packaged_script_is_the_built_one():
     script = install_script()
-    assert script_version() == "0.1.0"
+    assert script_version() == CURRENT == re.search(r"default_version = '(.*)'", (REPO / "pgqrs.control").read_text())[1]
     assert "@PGQRS_VERSION@" not in script
     direct = direct_script("tenant_a")
     assert "@extschema@" not in direct and '"tenant_a".pgqrs_queues' in direct
@@ -27,37 +30,21 @@ def test_extension_install_is_idempotent(empty_dsn):
             admin.version()
         assert admin.verify().ok is False
         result = admin.install()
-        assert result == InstallResult("extension", "pgqrs", "0.1.0", changed=True)
-        assert admin.install() == InstallResult("extension", "pgqrs", "0.1.0", changed=False)
+        assert result == InstallResult("extension", "pgqrs", CURRENT, changed=True)
+        assert admin.install() == InstallResult("extension", "pgqrs", CURRENT, changed=False)
         report = admin.verify()
-        assert report.ok and report.problems == [] and report.version == report.expected_version == "0.1.0"
+        assert report.ok and report.problems == [] and report.version == report.expected_version == CURRENT
         assert report.to_dict()["ok"] is True
         admin.create_queue("q")
         Producer(admin.pool, "q", admin.config).enqueue({"a": 1})
         with pytest.raises(QueueNotEmpty, match="1 messages"):
             admin.uninstall()
-        assert admin.version() == "0.1.0"  # the refusal changed nothing
+        assert admin.version() == CURRENT  # the refusal changed nothing
         admin.uninstall(force=True)
         with admin.pool.connection() as conn:
             assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'pgqrs'").fetchone()[0] == 0
         with pytest.raises(NotInstalled):
             admin.uninstall()
-
-
-@pytest.fixture
-def schema_owner(empty_dsn):
-    """A LOGIN role with a password, not a superuser, owning schema `tenant` of the empty database."""
-    role = f"owner_{uuid.uuid4().hex[:8]}"
-    password = uuid.uuid4().hex
-    with psycopg.connect(empty_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(password)))
-        conn.execute(sql.SQL("CREATE SCHEMA tenant AUTHORIZATION {}").format(sql.Identifier(role)))
-    yield f"{empty_dsn} user={role} password={password}"
-    with psycopg.connect(empty_dsn, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS tenant CASCADE")
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_direct_install_by_schema_owner(schema_owner, empty_dsn):
@@ -68,8 +55,8 @@ def test_direct_install_by_schema_owner(schema_owner, empty_dsn):
         before = admin.verify()
         assert not before.ok and "table tenant.pgqrs_queues is missing" in before.problems
         result = admin.install(method="direct")
-        assert result == InstallResult("direct", "tenant", "0.1.0", changed=True)
-        assert admin.install() == InstallResult("direct", "tenant", "0.1.0", changed=False)
+        assert result == InstallResult("direct", "tenant", CURRENT, changed=True)
+        assert admin.install() == InstallResult("direct", "tenant", CURRENT, changed=False)
         report = admin.verify()
         assert report.ok, report.problems
 
@@ -126,3 +113,40 @@ def test_extension_method_only_for_its_schema(empty_dsn):
         # auto picks the direct path for a schema that is not the extension's
         assert admin.install().method == "direct"
         assert admin.verify().ok
+
+
+def test_verify_reports_drift_from_the_shipped_definitions(dsn):
+    with Admin(Config(dsn=dsn)) as admin:
+        with admin.pool.connection() as conn:
+            conn.execute("DROP INDEX pgqrs.pgqrs_archive_dead_letters_idx")
+            conn.execute("ALTER TABLE pgqrs.pgqrs_messages ALTER COLUMN read_ct SET DEFAULT 1")
+            conn.execute("ALTER TABLE pgqrs.pgqrs_messages ADD COLUMN note text")
+            conn.execute("REVOKE EXECUTE ON FUNCTION pgqrs.dequeue(text, integer, integer, bigint, integer) "
+                         "FROM pgqrs_consumer")
+            conn.execute("CREATE OR REPLACE FUNCTION pgqrs.max_batch_size() RETURNS integer "
+                         "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 5 $$")
+            conn.execute("CREATE FUNCTION pgqrs.enqueue(text) RETURNS bigint LANGUAGE sql AS $$ SELECT 1::bigint $$")
+            conn.execute("CREATE TABLE pgqrs.not_pgqrs (x int)")  # a neighbour, not drift
+        report = admin.verify()
+        assert report.ok is False and report.version == CURRENT
+        assert report.problems == [
+            "index pgqrs.pgqrs_archive.pgqrs_archive_dead_letters_idx is missing",
+            f"column pgqrs.pgqrs_messages.read_ct: definition changed (not as in pgqrs {CURRENT})",
+            "function pgqrs.dequeue(text, integer, integer, bigint, integer): privileges changed "
+            f"(not as in pgqrs {CURRENT})",
+            f"function pgqrs.max_batch_size(): definition changed (not as in pgqrs {CURRENT})",
+            f"column pgqrs.pgqrs_messages.note is not part of pgqrs {CURRENT}",
+            f"function pgqrs.enqueue(text) is not part of pgqrs {CURRENT}",
+        ]
+        with admin.pool.connection() as conn:  # verify made and dropped its comparison install
+            assert conn.execute("SELECT count(*) FROM pg_class WHERE relpersistence = 't'").fetchone()[0] == 0
+
+
+def test_verify_by_the_owner_of_a_direct_install(schema_owner):
+    with Admin(Config(dsn=schema_owner, schema="tenant")) as admin:
+        admin.install(method="direct")
+        assert admin.verify().problems == []
+        with admin.pool.connection() as conn:
+            conn.execute("COMMENT ON FUNCTION tenant.enqueue(text, jsonb, integer) IS 'mine now'")
+        assert admin.verify().problems == [
+            f"function tenant.enqueue(text, jsonb, integer): comment changed (not as in pgqrs {CURRENT})"]

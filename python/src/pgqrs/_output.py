@@ -153,3 +153,35 @@ def render_record(record: Any, columns: Sequence[Column] | None = None) -> str:
         columns = [(key, label(key)) for key in values]
     width = max((len(label) for _, label in columns), default=0)
     return "\n".join(f"{label.ljust(width)}  {format_cell(values.get(key), key)}" for key, label in columns)
+
+
+#: The queue_metrics columns as Prometheus gauges: (column, help). The names are
+#: those monitoring/postgres_exporter.yaml gives them: pgqrs_queue_<column>.
+PROMETHEUS_GAUGES = [
+    ("ready", "Messages visible now."),
+    ("in_flight", "Messages leased, their lease not run out."),
+    ("delayed", "Messages not visible yet and not leased."),
+    ("archived", "Messages in the archive, dead letters not counted."),
+    ("dead_lettered", "Dead letters waiting in the archive."),
+    ("oldest_ready_age_seconds", "Seconds since the oldest ready message was enqueued (0: none ready)."),
+    ("paused", "1 when the queue is paused."),
+]
+
+
+def _label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_prometheus(rows: Sequence[Any]) -> str:
+    """QueueMetrics rows in the Prometheus text exposition format (version 0.0.4)."""
+    lines = []
+    for column, help_text in PROMETHEUS_GAUGES:
+        name = f"pgqrs_queue_{column}"
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        for row in rows:
+            if column == "oldest_ready_age_seconds":
+                value: float = row.oldest_ready_age.total_seconds() if row.oldest_ready_age is not None else 0
+            else:
+                value = int(getattr(row, column))
+            lines.append(f'{name}{{queue_name="{_label_value(row.queue_name)}"}} {value}')
+    return "\n".join(lines) + "\n"

@@ -105,7 +105,7 @@ class _AdminBase:
         return self._run(_install.uninstall(self._st, force), transaction=True)
 
     def verify(self) -> Any:
-        return self._run(_install.verify(self._st))
+        return self._run(_install.verify(self._st), transaction=True)
 
     def version(self) -> Any:
         return self._one(self._st.version)
@@ -127,6 +127,14 @@ class _AdminBase:
     def set_queue_notify(self, name: str, notify: bool) -> Any:
         """Turn the queue's enqueue notifications on or off."""
         return self._one(self._st.set_queue_notify, name, notify, fetch="none")
+
+    def pause_queue(self, name: str) -> Any:
+        """Stop deliveries from the queue: dequeues return nothing until resume_queue (enqueues go on)."""
+        return self._one(self._st.pause_queue, name, fetch="none")
+
+    def resume_queue(self, name: str) -> Any:
+        """Deliver again from a paused queue (and wake its listening workers)."""
+        return self._one(self._st.resume_queue, name, fetch="none")
 
     def notify_channel(self, name: str) -> Any:
         """The channel to LISTEN on for the queue's enqueue notifications."""

@@ -24,7 +24,7 @@ import psycopg
 import psycopg_pool
 
 from pgqrs import __version__
-from pgqrs._output import Column, fields_of, render_json, render_record, render_table
+from pgqrs._output import Column, fields_of, render_json, render_prometheus, render_record, render_table
 from pgqrs.worker_cli import run as worker_run
 from pgqrs.admin import Admin
 from pgqrs.config import Config
@@ -52,6 +52,7 @@ QUEUE_COLUMNS: list[Column] = [
     ("queue_name", "queue"),
     ("max_attempts", "max attempts"),
     ("created_at", "created"),
+    ("paused", "paused"),
 ]
 METRICS_COLUMNS: list[Column] = [
     ("queue_name", "queue"),
@@ -61,6 +62,7 @@ METRICS_COLUMNS: list[Column] = [
     ("archived", "archived"),
     ("dead_lettered", "dead"),
     ("oldest_ready_age", "oldest ready"),
+    ("paused", "paused"),
 ]
 MESSAGE_COLUMNS: list[Column] = [
     ("id", "id"),
@@ -295,14 +297,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 @cli.command()
 @pass_state
 def install(state: State) -> None:
-    """Install pgqrs into the schema (idempotent).
+    """Install pgqrs into the schema, or upgrade it (idempotent).
 
-    Does nothing when it is installed already. Uses CREATE EXTENSION when the server has the extension files, and runs the
-    same SQL directly into the schema otherwise. Prints which way it went.
+    Does nothing when this version is installed already. Uses CREATE EXTENSION when the server has the extension files,
+    and runs the same SQL directly into the schema otherwise. An older install is upgraded in place: ALTER EXTENSION
+    pgqrs UPDATE, or the upgrade scripts this package carries for a direct install. Prints which way it went.
     """
     result = state.admin().install()
     how = "extension (CREATE EXTENSION)" if result.method == "extension" else "direct (SQL script run into the schema)"
-    if result.changed:
+    if result.previous_version is not None:
+        text = f"upgraded pgqrs from {result.previous_version} to {result.version} in schema {result.schema}: {how}"
+    elif result.changed:
         text = f"installed pgqrs {result.version} in schema {result.schema}: {how}"
     else:
         text = f"pgqrs {result.version} already installed in schema {result.schema}: {how}"
@@ -380,19 +385,51 @@ def queue_purge(state: State, name: str) -> None:
     state.emit({"queue": name, "purged": count}, text=f"purged {count} message(s) from queue {name}")
 
 
+@queue.command("pause")
+@click.argument("name")
+@pass_state
+def queue_pause(state: State, name: str) -> None:
+    """Stop deliveries from the queue NAME (enqueues are still accepted)."""
+    state.admin().pause_queue(name)
+    state.emit({"queue": name, "paused": True}, text=f"paused queue {name}")
+
+
+@queue.command("resume")
+@click.argument("name")
+@pass_state
+def queue_resume(state: State, name: str) -> None:
+    """Deliver again from the paused queue NAME."""
+    state.admin().resume_queue(name)
+    state.emit({"queue": name, "paused": False}, text=f"resumed queue {name}")
+
+
 @queue.command("metrics")
 @click.argument("name", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "prometheus"]),
+    help="As the global --format, or prometheus: the Prometheus text exposition format.",
+)
 @pass_state
-def queue_metrics(state: State, name: str | None) -> None:
+def queue_metrics(state: State, name: str | None, fmt: str | None) -> None:
     """Messages ready, in flight, delayed, archived and dead, per queue.
 
-    With NAME, that queue only; without, every queue.
+    With NAME, that queue only; without, every queue. The prometheus format
+    uses the metric names of monitoring/postgres_exporter.yaml.
     """
     admin = state.admin()
+    rows = admin.metrics_all() if name is None else [admin.metrics(name)]
+    if fmt is not None:
+        state.format = fmt
+    if fmt == "prometheus":
+        state.format = "table"  # emit() writes the text as it is
+        state.emit(None, text=render_prometheus(rows).rstrip("\n"))
+        return
     if name is None:
-        state.emit(admin.metrics_all(), columns=METRICS_COLUMNS, empty="no queues")
+        state.emit(rows, columns=METRICS_COLUMNS, empty="no queues")
     else:
-        state.emit(admin.metrics(name), columns=METRICS_COLUMNS, as_row=True)
+        state.emit(rows[0], columns=METRICS_COLUMNS, as_row=True)
 
 
 # -- message ------------------------------------------------------------------

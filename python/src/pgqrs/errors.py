@@ -33,6 +33,7 @@ __all__ = [
     "ConfigError",
     "ConnectionFailed",
     "NotInstalled",
+    "VersionMismatch",
     "DatabaseError",
     "SQLSTATE_ERRORS",
     "translate_error",
@@ -120,6 +121,10 @@ class ConnectionFailed(PgqrsError):
 
 class NotInstalled(PgqrsError):
     """pgqrs is not installed in this database or schema."""
+
+
+class VersionMismatch(PgqrsError):
+    """The installed pgqrs cannot be brought to this package's version."""
 
 
 class DatabaseError(PgqrsError):

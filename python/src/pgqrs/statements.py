@@ -66,6 +66,8 @@ class Statements:
         self.drop_queue = q("SELECT {s}.drop_queue(queue_name => %s, force => %s, if_exists => %s)")
         self.purge_queue = q("SELECT {s}.purge_queue(queue_name => %s)")
         self.set_queue_notify = q("SELECT {s}.set_queue_notify(queue_name => %s, notify => %s)")
+        self.pause_queue = q("SELECT {s}.pause_queue(queue_name => %s)")
+        self.resume_queue = q("SELECT {s}.resume_queue(queue_name => %s)")
         self.notify_channel = q("SELECT {s}.notify_channel(queue_name => %s)")
         self.list_queues = q("SELECT {queue} FROM {s}.pgqrs_queues ORDER BY queue_name")
         self.get_queue = q(

@@ -65,6 +65,7 @@ class Queue(_Row):
     max_attempts: int | None
     created_at: dt.datetime
     notify: bool = False  # enqueues send a notification on the queue's channel
+    paused: bool = False  # dequeues deliver nothing (Admin.pause_queue)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +90,7 @@ class QueueMetrics(_Row):
     dead_lettered: int
     oldest_ready_age: dt.timedelta | None
     measured_at: dt.datetime
+    paused: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +113,7 @@ class InstallResult(_Row):
     schema: str
     version: str
     changed: bool
+    previous_version: str | None = None  # set when an older install was upgraded
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,186 @@
+"""Upgrades keep everything and end where a fresh install starts.
+
+0.1.0, the released version frozen in extension/released/, is installed and filled
+with queues in every state; then it is upgraded, with ALTER EXTENSION or with
+`pgqrs install`, and compared with a fresh install of the current version, object by
+object (pgqrs.install.describe: definitions, comments, privileges).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgqrs import Admin, Config, InstallResult, VersionMismatch
+from pgqrs.db import run
+from pgqrs.install import _for_schema, describe, direct_script, script_version
+
+from conftest import REPO, fill, snapshot
+
+CURRENT = script_version()
+OLDEST = "0.1.0"
+RELEASED = {m["v"]: m.string for m in (re.fullmatch(r"pgqrs--(?P<v>[0-9.]+)\.sql", p.name)
+                                      for p in (REPO / "extension" / "released").iterdir()) if m}
+
+
+def described(config: Config, schema: str) -> dict:
+    with Admin(config) as admin:
+        return run(admin.pool, describe(schema), transaction=True)
+
+
+def assert_same_schema(upgraded: dict, fresh: dict) -> None:
+    """Equal, or a readable diff of what differs."""
+    if upgraded != fresh:
+        lines = lambda d: [f"{k[0]} [{k[1]}]: {v}" for k, v in sorted(d.items())]  # noqa: E731
+        diff = "\n".join(difflib.unified_diff(lines(fresh), lines(upgraded), "fresh", "upgraded", lineterm=""))
+        pytest.fail(f"the upgraded schema differs from a fresh {CURRENT} install:\n{diff}")
+
+
+def assert_nothing_lost(before: dict, after: dict) -> None:
+    """Every row as it was; columns added by the upgrade hold their defaults."""
+    for table, rows in before.items():
+        assert len(after[table]) == len(rows), table
+        for old, new in zip(rows, after[table]):
+            assert {key: new[key] for key in old} == old, table
+    assert all(q["paused"] is False for q in after["queues"])
+
+
+def test_the_oldest_release_is_frozen_and_installed():
+    assert OLDEST in RELEASED and CURRENT not in RELEASED
+    text = (REPO / "extension" / "released" / RELEASED[OLDEST]).read_text()
+    assert text.startswith(f"-- pgqrs {OLDEST}:") and "pause_queue" not in text
+
+
+def still_works(conn: psycopg.Connection, schema: str, leased_by: int) -> None:
+    """The old lease is acknowledged by its worker, new messages flow, ids continue, pausing works."""
+    conn.execute(sql.SQL("SET search_path = {}, pg_catalog").format(sql.Identifier(schema)))
+    leased = conn.execute("SELECT id FROM pgqrs_messages WHERE worker_id = %s ORDER BY id", [leased_by]).fetchall()
+    assert [conn.execute("SELECT archive('mail', %s, %s)", [i, leased_by]).fetchone()[0] for (i,) in leased] == [
+        True, True]
+    highest = conn.execute("SELECT max(id) FROM (SELECT id FROM pgqrs_archive UNION ALL SELECT id FROM pgqrs_delayed"
+                           " UNION ALL SELECT id FROM pgqrs_messages) i").fetchone()[0]
+    assert conn.execute("SELECT enqueue('mail', '{\"after\": true}')").fetchone()[0] > highest
+    conn.execute("SELECT pause_queue('mail')")
+    assert conn.execute("SELECT count(*) FROM dequeue('mail', 10)").fetchone()[0] == 0
+    conn.execute("SELECT resume_queue('mail')")
+    assert conn.execute("SELECT count(*) FROM dequeue('mail', 10)").fetchone()[0] == 3  # 2 ready + the new one
+    assert conn.execute("SELECT count(*) FROM dead_letters('fragile')").fetchone()[0] == 1
+    conn.execute("RESET search_path")
+
+
+@pytest.mark.parametrize("how", ["ALTER EXTENSION", "pgqrs install"])
+def test_extension_upgrade(empty_dsn, dsn, how):
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE EXTENSION pgqrs VERSION {}").format(sql.Literal(OLDEST)))
+        fill(conn)
+        before = snapshot(conn)
+        worker = before["workers"][0]["id"]
+        if how == "ALTER EXTENSION":
+            conn.execute("ALTER EXTENSION pgqrs UPDATE")
+        else:
+            with Admin(Config(dsn=empty_dsn)) as admin:
+                assert admin.install() == InstallResult("extension", "pgqrs", CURRENT, True, previous_version=OLDEST)
+                assert admin.install() == InstallResult("extension", "pgqrs", CURRENT, False)
+        assert conn.execute("SELECT pgqrs.version(), extversion FROM pg_extension WHERE extname = 'pgqrs'").fetchone() == (
+            CURRENT, CURRENT)
+        assert_nothing_lost(before, snapshot(conn))
+        # Still registered for pg_dump, the new objects belong to the extension.
+        assert conn.execute("SELECT cardinality(extconfig) FROM pg_extension WHERE extname = 'pgqrs'").fetchone()[0] == 8
+        still_works(conn, "pgqrs", worker)
+    assert_same_schema(described(Config(dsn=empty_dsn), "pgqrs"), described(Config(dsn=dsn), "pgqrs"))
+    with Admin(Config(dsn=empty_dsn)) as admin:
+        assert admin.verify().problems == []
+
+
+def test_direct_install_upgrades_in_place(schema_owner, empty_dsn):
+    """`pgqrs install` runs the packaged upgrade scripts on an older direct install, as its owner."""
+    old_script = (REPO / "extension" / "released" / RELEASED[OLDEST]).read_text()
+    config = Config(dsn=schema_owner, schema="tenant")
+    with psycopg.connect(schema_owner, autocommit=True) as conn:
+        conn.execute(_for_schema(old_script, "tenant"))
+        assert conn.execute("SELECT tenant.version()").fetchone()[0] == OLDEST
+        fill(conn, "tenant")
+        before = snapshot(conn, "tenant")
+        with Admin(config) as admin:
+            assert not admin.verify().ok
+            assert admin.install() == InstallResult("direct", "tenant", CURRENT, True, previous_version=OLDEST)
+            assert admin.install() == InstallResult("direct", "tenant", CURRENT, False)
+            assert admin.verify().problems == []
+        assert_nothing_lost(before, snapshot(conn, "tenant"))
+        still_works(conn, "tenant", before["workers"][0]["id"])
+        owner = conn.execute("SELECT current_user").fetchone()[0]
+
+    # A fresh direct install of the current version, by the same role, to compare with.
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA fresh AUTHORIZATION {}").format(sql.Identifier(owner)))
+    with psycopg.connect(schema_owner, autocommit=True) as conn:
+        conn.execute(direct_script("fresh"))
+    assert_same_schema(described(config, "tenant"), described(config, "fresh"))
+
+
+def test_no_downgrade_and_no_unknown_path(schema_owner):
+    config = Config(dsn=schema_owner, schema="tenant")
+    with Admin(config) as admin:
+        admin.install()
+        with admin.pool.connection() as conn:
+            conn.execute("CREATE OR REPLACE FUNCTION tenant.version() RETURNS text LANGUAGE sql AS $$ SELECT '99.0.0' $$")
+        with pytest.raises(VersionMismatch, match="newer than this package"):
+            admin.install()
+        report = admin.verify()
+        assert report.version == "99.0.0" and f"installed version 99.0.0 differs from this package's {CURRENT}" in (
+            report.problems[-1])
+        with admin.pool.connection() as conn:
+            conn.execute("CREATE OR REPLACE FUNCTION tenant.version() RETURNS text LANGUAGE sql AS $$ SELECT '0.0.1' $$")
+        with pytest.raises(VersionMismatch, match="no upgrade path from pgqrs 0.0.1"):
+            admin.install()
+        assert admin.version() == "0.0.1"  # the refusal changed nothing
+
+
+def test_operator_walkthrough(empty_dsn, pg_bin, tmp_path):
+    """As an operator would, with psql, the pgqrs command, pg_dump and pg_restore: install 0.1.0,
+    queue work, back up, upgrade, back up again, restore both backups elsewhere, find every message."""
+    parts = dict(part.split("=", 1) for part in empty_dsn.split())
+    server = ["-h", parts["host"], "-p", parts["port"], "-U", parts["user"]]
+    pgqrs_cli = str(Path(sys.executable).with_name("pgqrs"))
+
+    def sh(*argv: object) -> str:
+        return subprocess.run([str(a) for a in argv], check=True, capture_output=True, text=True).stdout
+
+    def pgqrs(dbname: str, *argv: str) -> Any:
+        out = sh(pgqrs_cli, "--dsn", f"{empty_dsn} dbname={dbname}", "--format", "json", *argv)
+        return json.loads(out) if out.strip() else None
+
+    db = parts["dbname"]
+    sh(pg_bin / "psql", *server, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db,
+       "-c", f"CREATE EXTENSION pgqrs VERSION '{OLDEST}'")
+    pgqrs(db, "queue", "create", "mail")
+    sent = [pgqrs(db, "message", "send", "mail", json.dumps({"n": n}))["id"] for n in range(3)]
+    leased = pgqrs(db, "message", "dequeue", "mail", "--lock-time", "3600")["id"]
+    sh(pg_bin / "pg_dump", *server, "--format=custom", "-f", tmp_path / "before.dump", db)
+
+    upgraded = pgqrs(db, "install")
+    assert (upgraded["previous_version"], upgraded["version"]) == (OLDEST, CURRENT)
+    assert pgqrs(db, "verify")["ok"] is True
+    sh(pg_bin / "pg_dump", *server, "--format=custom", "-f", tmp_path / "after.dump", db)
+
+    for backup in ("before", "after"):
+        target = f"{db}_{backup}"
+        sh(pg_bin / "createdb", *server, target)
+        try:
+            sh(pg_bin / "pg_restore", *server, "--exit-on-error", "-d", target, tmp_path / f"{backup}.dump")
+            assert pgqrs(target, "verify")["version"] == CURRENT  # a 0.1.0 backup restores into the current version
+            assert {m["id"] for m in pgqrs(target, "message", "read", "mail", "--count", "10")} == set(sent) - {leased}
+            assert pgqrs(target, "message", "show", "mail", str(leased))["read_ct"] == 1  # still leased
+            metrics = pgqrs(target, "queue", "metrics", "mail")
+            assert (metrics["ready"], metrics["in_flight"], metrics["paused"]) == (0, 3, False)
+        finally:
+            sh(pg_bin / "dropdb", *server, target)
