@@ -8,6 +8,7 @@
 #   make bench           pgqrs, pgmq and plain SQL side by side (see bench/bench.py)
 #   make checkver        META.json and the control file agree on the version
 #   make bump-version VERSION=x.y.z   start the next version (tools/bump-version.sh)
+#   make dist            the PGXN distribution pgqrs-<version>.zip, in DIST_DIR (tools/dist.py)
 
 EXTENSION  = pgqrs
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" pgqrs.control)
@@ -25,7 +26,7 @@ endif
 endif
 
 TEST_OUTPUT ?= extension/test/results
-REGRESS      = setup queues enqueue dequeue acknowledge dead_letters workers metrics named roles catalog
+REGRESS      = upgrade setup queues enqueue dequeue acknowledge dead_letters workers metrics named roles catalog
 REGRESS_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/regress
 ISOLATION    = concurrent_dequeue rollback_dequeue lease_fencing concurrent_create drop_during_enqueue
 ISOLATION_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/isolation --load-extension=pgqrs
@@ -35,7 +36,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 # `make test` installs what it needs itself, so it must work without PGXS.
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
-else ifeq ($(filter test demo bench bump-version,$(MAKECMDGOALS)),)
+else ifeq ($(filter test demo bench bump-version dist,$(MAKECMDGOALS)),)
 $(error PGXS not found: install postgresql-server-dev-15, or set PG_CONFIG)
 endif
 
@@ -58,6 +59,11 @@ checkver:
 .PHONY: bump-version
 bump-version:
 	tools/bump-version.sh $(VERSION)
+
+.PHONY: dist
+DIST_DIR ?= .
+dist:
+	python3 tools/dist.py --out $(DIST_DIR)
 
 .PHONY: demo
 demo:

@@ -2,8 +2,9 @@
 # The whole pgqrs test suite on throwaway PostgreSQL servers: `make test`.
 #
 # As root (CI, a fresh Debian machine with the PostgreSQL server package):
-# installs the packages and the Python environment it needs, installs the
-# extension, then runs the tests as an ordinary user, because PostgreSQL
+# installs the packages and the Python environment it needs, builds the PGXN
+# zip (make dist) and installs the extension from it with pgxnclient, into
+# both servers, then runs the tests as an ordinary user, because PostgreSQL
 # refuses to run as root. As another user: expects all that in place already.
 #
 #   1. pg_regress and isolation tests (make installcheck) on clusters started here:
@@ -17,8 +18,14 @@ source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
     prepare_as_root "$repo/python[test,bench]"
-    echo "== installing the extension into $("$(embedded_pg_bin)/pg_config" --version)"
-    make -C "$repo" -s install PG_CONFIG="$(embedded_pg_bin)/pg_config"
+    # The tests then run against the extension as PGXN users get it.
+    dist_dir=$(mktemp -d)
+    make -C "$repo" -s dist DIST_DIR="$dist_dir"
+    for pg_config in "$PG_BIN/pg_config" "$(embedded_pg_bin)/pg_config"; do
+        echo "== pgxn install $(basename "$dist_dir"/pgqrs-*.zip) into $("$pg_config" --version)"
+        "$VENV/bin/pgxn" install --unstable --nosudo --make make --pg_config "$pg_config" "$dist_dir"/pgqrs-*.zip >/dev/null
+    done
+    rm -rf "$dist_dir"
     rerun_as_user tools/test.sh
 fi
 
