@@ -184,3 +184,15 @@ def test_operator_walkthrough(empty_dsn, pg_bin, tmp_path):
             assert (metrics["ready"], metrics["in_flight"], metrics["paused"]) == (0, 3, False)
         finally:
             sh(pg_bin / "dropdb", *server, target)
+
+
+def test_extension_upgrade_needs_the_new_files_on_the_server(dsn, monkeypatch):
+    """A package newer than the server's extension files: a clear error, and nothing changed."""
+    import pgqrs.install
+
+    monkeypatch.setattr(pgqrs.install, "script_version", lambda: "9.0.0")
+    with Admin(Config(dsn=dsn)) as admin:
+        with pytest.raises(VersionMismatch, match="the server has no files for 9.0.0") as raised:
+            admin.install()
+        assert "make install" in raised.value.hint
+        assert admin.version() == CURRENT
