@@ -150,3 +150,28 @@ def test_verify_by_the_owner_of_a_direct_install(schema_owner):
             conn.execute("COMMENT ON FUNCTION tenant.enqueue(text, jsonb, integer) IS 'mine now'")
         assert admin.verify().problems == [
             f"function tenant.enqueue(text, jsonb, integer): comment changed (not as in pgqrs {CURRENT})"]
+
+
+@pytest.mark.parametrize("method", ["extension", "direct"])
+def test_concurrent_installs_wait_for_each_other(empty_dsn, method):
+    """Workers that all run `pgqrs install` as they start: one installs, the others find it done."""
+    import threading
+
+    config = Config(dsn=empty_dsn, schema="pgqrs" if method == "extension" else "jobs")
+    barrier, results, errors = threading.Barrier(4), [], []
+
+    def install() -> None:
+        with Admin(config) as admin:
+            barrier.wait()
+            try:
+                results.append(admin.install(method=method))
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=install) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(r.changed for r in results) == [False, False, False, True]

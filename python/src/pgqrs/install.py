@@ -174,6 +174,10 @@ def install(st: Statements, method: Method = "auto") -> Any:
     if method not in ("auto", "extension", "direct"):
         raise InvalidArgument(f"install method must be auto, extension or direct, got {method!r}")
     schema, target = st.schema, script_version()
+    # One install or upgrade of a schema at a time (workers that all run `pgqrs install` as they
+    # start): the others wait, then find it done. The key cannot meet a queue's advisory lock
+    # (see _queue_lock_class() in the SQL), as queue names have no spaces.
+    yield Op("SELECT pg_catalog.pg_advisory_xact_lock(1886482802, pg_catalog.hashtext('install ' || %s))", [schema])
     extension = yield _EXTENSION_ROW
     if extension is not None and extension[1] == schema:
         return (yield from _update_extension(schema, extension[0], target))
