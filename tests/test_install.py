@@ -175,3 +175,16 @@ def test_concurrent_installs_wait_for_each_other(empty_dsn, method):
         thread.join()
     assert errors == []
     assert sorted(r.changed for r in results) == [False, False, False, True]
+
+
+def test_verify_without_the_temp_privilege_checks_existence(schema_owner, empty_dsn, caplog):
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute(f"REVOKE TEMPORARY ON DATABASE {conn.info.dbname} FROM PUBLIC")
+    with Admin(Config(dsn=schema_owner, schema="tenant")) as admin:
+        admin.install(method="direct")
+        with admin.pool.connection() as conn:
+            conn.execute("COMMENT ON FUNCTION tenant.enqueue(text, jsonb, integer) IS 'not checked'")
+            conn.execute("DROP VIEW tenant.worker_health")
+        report = admin.verify()
+    assert report.problems == ["view tenant.worker_health is missing"]
+    assert "no TEMP privilege" in caplog.text
