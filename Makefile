@@ -6,7 +6,7 @@
 #   make demo            a throwaway server with pgqrs and jobs flowing (tools/demo.sh)
 #   make test            everything, on a throwaway server (see tools/test.sh)
 #   make bench           pgqrs, pgmq and plain SQL side by side (see bench/bench.py)
-#   make checkver        META.json and the control file agree on the version
+#   make checkver        META.json and the control file agree on the version; META.json is valid for PGXN
 #   make bump-version VERSION=x.y.z   start the next version (tools/bump-version.sh)
 #   make dist            the PGXN distribution pgqrs-<version>.zip, in DIST_DIR (tools/dist.py)
 
@@ -55,6 +55,7 @@ checkver:
 	if [ "$$meta" != "$(EXTVERSION)" ] || [ "$$provides" != "$(EXTVERSION)" ]; then \
 		echo "META.json says $$meta / $$provides, pgqrs.control says $(EXTVERSION)" >&2; exit 1; \
 	fi; echo "version $(EXTVERSION) agrees"
+	@python3 tools/dist.py --check
 
 .PHONY: bump-version
 bump-version:
