@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgqrs import Admin, Config, InstallResult, VersionMismatch
+from pgqrs import Admin, Config, Consumer, InstallResult, Producer, VersionMismatch
 from pgqrs.db import run
 from pgqrs.install import _for_schema, describe, direct_script, script_version
 
@@ -207,3 +207,34 @@ def test_extension_upgrade_needs_the_new_files_on_the_server(dsn, monkeypatch):
             admin.install()
         assert "make install" in raised.value.hint
         assert admin.version() == CURRENT
+
+
+def test_the_package_reads_columns_by_name(dsn):
+    """What lets an older package run on a newer extension: columns a later version adds to the
+    tables and views change nothing for the package, which names every column it reads."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in ("pgqrs_queues", "pgqrs_workers", "pgqrs_messages", "pgqrs_delayed", "pgqrs_archive"):
+            conn.execute(sql.SQL("ALTER TABLE pgqrs.{} ADD COLUMN x_later text DEFAULT 'x'").format(
+                sql.Identifier(table)))
+        for view in ("queue_metrics", "worker_health"):
+            definition = conn.execute("SELECT pg_get_viewdef(%s::regclass)", [f"pgqrs.{view}"]).fetchone()[0]
+            head, tail = definition.split("\n   FROM ", 1)
+            conn.execute(f"CREATE OR REPLACE VIEW pgqrs.{view} AS {head}, 'x'::text AS x_later\n   FROM {tail}")
+    with Admin(Config(dsn=dsn)) as admin:
+        admin.create_queue("q", max_attempts=1)
+        worker = admin.register_worker("q", "h", 1)
+        producer = Producer(admin.pool, "q", admin.config)
+        producer.batch_enqueue([{"n": 1}, {"n": 2}])
+        producer.enqueue({"n": 3}, delay_seconds=3600)
+        consumer = Consumer(admin.pool, "q", admin.config, worker_id=worker)
+        first, second = consumer.dequeue_batch(2)
+        assert consumer.archive(first.id)
+        assert [q.queue_name for q in admin.list_queues()] == ["q"]
+        assert admin.metrics("q").in_flight == 1 and admin.metrics_all()[0].delayed == 1
+        assert admin.get_worker(worker).messages_held == 1
+        assert consumer.release(second.id)  # its one delivery used up: a dead letter
+        assert [m.id for m in admin.list_archive("q")] == [first.id, second.id]
+        assert [m.id for m in admin.dead_letters("q")] == [second.id]
+        assert [m.payload for m in admin.list_messages("q")] == [{"n": 3}]
+        assert admin.get_archived("q", first.id).payload == {"n": 1}
+        assert admin.get_queue("q").max_attempts == 1
