@@ -65,7 +65,7 @@ def test_dist_holds_the_extension_only_and_builds(tmp_path):
 
 def test_bump_version_freezes_the_release_and_starts_the_next(tmp_path):
     tree = tmp_path / "pgqrs"
-    for name in ("pgqrs.control", "META.json", "Makefile"):
+    for name in ("pgqrs.control", "META.json", "Makefile", "README.md"):
         (tree / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, tree / name)
     shutil.copytree(REPO / "tools", tree / "tools")
