@@ -45,15 +45,16 @@ class CustomBuildHook(BuildHookInterface):
         if (REPO / "extension" / "sql" / "fragments.txt").exists():
             ext_version, script = build_script()
             PACKAGE_SQL.mkdir(parents=True, exist_ok=True)
-            upgrades = {path.name for path in (REPO / "extension").glob("pgqrs--*--*.sql")}
+            upgrades = sorted((REPO / "extension").glob("pgqrs--*--*.sql"))
+            keep = {f"pgqrs--{ext_version}.sql", *(path.name for path in upgrades)}
             for stale in PACKAGE_SQL.glob("pgqrs--*.sql"):
-                if stale.name != f"pgqrs--{ext_version}.sql" and stale.name not in upgrades:
+                if stale.name not in keep:
                     stale.unlink()
             target = PACKAGE_SQL / f"pgqrs--{ext_version}.sql"
             if not target.exists() or target.read_text() != script:
                 target.write_text(script)
             # The upgrade scripts, so that `pgqrs install` can upgrade a direct install in place.
-            for upgrade in (REPO / "extension").glob("pgqrs--*--*.sql"):
+            for upgrade in upgrades:
                 copy = PACKAGE_SQL / upgrade.name
                 if not copy.exists() or copy.read_text() != upgrade.read_text():
                     copy.write_text(upgrade.read_text())

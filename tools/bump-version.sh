@@ -28,7 +28,8 @@ if [ -e "$frozen" ]; then
     echo "$frozen is frozen already"
 else
     mkdir -p extension/released
-    sed "s/@PGQRS_VERSION@/$old/g" $(grep -v '^#' extension/sql/fragments.txt | sed 's|^|extension/sql/|') > "$frozen"
+    make -s "extension/pgqrs--$old.sql"  # the Makefile's own build of the install script
+    cp "extension/pgqrs--$old.sql" "$frozen"
     echo "froze $frozen"
 fi
 

@@ -420,12 +420,12 @@ def queue_metrics(state: State, name: str | None, fmt: str | None) -> None:
     """
     admin = state.admin()
     rows = admin.metrics_all() if name is None else [admin.metrics(name)]
-    if fmt is not None:
-        state.format = fmt
     if fmt == "prometheus":
         state.format = "table"  # emit() writes the text as it is
         state.emit(None, text=render_prometheus(rows).rstrip("\n"))
         return
+    if fmt is not None:
+        state.format = fmt
     if name is None:
         state.emit(rows, columns=METRICS_COLUMNS, empty="no queues")
     else:
