@@ -315,7 +315,7 @@ def check_producer_messages(dsn: str, queue: str, ok: dict[int, int], failed: se
 def test_sigkill_mid_job_every_job_is_done_by_another_worker(dsn, lab, recovery):
     """SIGKILL a worker holding jobs: another worker gets them again (after the reap, or after the lease)."""
     sql(dsn, "SELECT pgqrs.create_queue('kill', notify => true)")
-    ids = set(enqueue_many(dsn, "kill", [{"sleep": 0.2} for _ in range(60)]))
+    ids = set(enqueue_many(dsn, "kill", [{"sleep": 0.4} for _ in range(60)]))
     if recovery == "reap":
         # Long lease: only reaping (3 s without heartbeat) can bring the jobs back in time.
         first_opts = ["--lock-time", "300", "--heartbeat-interval", "0.5", "--stale-after", "3"]
@@ -325,8 +325,13 @@ def test_sigkill_mid_job_every_job_is_done_by_another_worker(dsn, lab, recovery)
         first_opts = ["--lock-time", "2", "--stale-after", "300"]
         second_opts = ["--lock-time", "2", "--stale-after", "300"]
 
+    def in_flight() -> bool:
+        starts, done = lab.runs.read()
+        return lab.runs.done_count() >= 8 and any(i not in done for i in starts)
+
     first = lab.worker(dsn, "kill", "--concurrency", "4", "--poll-interval", "0.2", *first_opts)
-    wait_for(lambda: lab.runs.done_count() >= 8, 30, "the first worker to finish some jobs")
+    # Kill while handlers sleep, not in the instant between a handler's end and its acknowledgement.
+    wait_for(in_flight, 30, "the first worker to finish some jobs and start more")
     first.signal(signal.SIGKILL)
     first.popen.wait(10)
     [first_id] = worker_id_of(dsn, first.pid)
@@ -344,7 +349,11 @@ def test_sigkill_mid_job_every_job_is_done_by_another_worker(dsn, lab, recovery)
     _, done = lab.runs.read()
     # The jobs the first worker held were delivered again and done by the second.
     assert all(archive[i][0] == 2 and second.pid in done[i] for i in held)
-    assert counts["duplicated"] == 0  # a killed handler never reached "done"
+    # A handler ran twice only for a job the killed worker held: one that finished
+    # there but whose acknowledgement never committed (at-least-once delivery).
+    twice = {i for i, pids in done.items() if len(pids) > 1}
+    assert twice <= held and all(done[i] == [first.pid, second.pid] for i in twice), (twice, held)
+    assert counts["duplicated"] < len(held)  # most held jobs were killed mid-handler
     status = sql(dsn, "SELECT status FROM pgqrs.pgqrs_workers WHERE id = %s", (first_id,))[0][0]
     assert status == ("dead" if recovery == "reap" else "active")  # reaped, or still waiting to be
     assert recovered_in < 45
