@@ -8,17 +8,21 @@ object (pgqrs.install.describe: definitions, comments, privileges).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from pgqrs import Admin, Config, Consumer, InstallResult, Producer, VersionMismatch
 from pgqrs.db import run
@@ -238,3 +242,84 @@ def test_the_package_reads_columns_by_name(dsn):
         assert [m.payload for m in admin.list_messages("q")] == [{"n": 3}]
         assert admin.get_archived("q", first.id).payload == {"n": 1}
         assert admin.get_queue("q").max_attempts == 1
+
+
+def test_upgrade_while_clients_work(empty_dsn):
+    """ALTER EXTENSION UPDATE while a producer and consumers keep their connections open and
+    busy (one in explicit transactions, one long-polling): no client sees an error, and every
+    message is delivered once and acknowledged once. After the upgrade the same sessions obey
+    pause_queue, which 0.1.0 did not have."""
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE EXTENSION pgqrs VERSION {}").format(sql.Literal(OLDEST)))
+        conn.execute("SELECT pgqrs.create_queue('live')")
+    producing, consuming = threading.Event(), threading.Event()
+    producing.set()
+    consuming.set()
+    sent: list[int] = []
+    acked: list[int] = []
+    errors: list[BaseException] = []
+
+    def client(body):
+        def guarded():
+            try:
+                with psycopg.connect(empty_dsn, autocommit=True) as conn:
+                    body(conn)
+            except BaseException as exc:  # noqa: BLE001 - reported by the test below
+                errors.append(exc)
+        return threading.Thread(target=guarded)
+
+    def produce(conn: psycopg.Connection) -> None:
+        while producing.is_set():
+            if len(sent) - len(acked) > 100:  # keep the backlog short: the consumers are slower
+                time.sleep(0.01)
+                continue
+            sent.append(conn.execute("SELECT pgqrs.enqueue('live', %s)", [Jsonb({"n": len(sent)})]).fetchone()[0])
+            sent.extend(i for (i,) in conn.execute(
+                "SELECT pgqrs.enqueue_batch('live', array_fill('{\"b\": 1}'::jsonb, ARRAY[3]))"))
+
+    def consume(conn: psycopg.Connection, in_transaction: bool, wait_seconds: int) -> None:
+        worker = conn.execute("SELECT pgqrs.register_worker('live', 'upgrade', 1)").fetchone()[0]
+        idle = 0
+        while consuming.is_set() or idle < 2:
+            with conn.transaction() if in_transaction else contextlib.nullcontext():
+                ids = [i for (i,) in conn.execute("SELECT id FROM pgqrs.dequeue('live', 5, 60, %s, %s)",
+                                                  [worker, wait_seconds])]
+                done = [i for (i,) in conn.execute("SELECT pgqrs.archive_batch('live', %s, %s)", [ids, worker])]
+                assert sorted(done) == sorted(ids)
+                acked.extend(done)
+            idle = 0 if ids else idle + 1
+            conn.execute("SELECT pgqrs.heartbeat(%s)", [worker])
+
+    threads = [client(produce), client(lambda c: consume(c, True, 0)), client(lambda c: consume(c, False, 1))]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(acked) >= 200 or errors)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '10s'")
+        conn.execute("ALTER EXTENSION pgqrs UPDATE")
+        upgraded_at = len(acked)
+        wait_until(lambda: len(acked) >= upgraded_at + 200 or errors)
+        conn.execute("SELECT pgqrs.pause_queue('live')")
+        time.sleep(1.5)  # a long poll begun before the pause may still deliver
+        paused_at = len(acked)
+        time.sleep(1.5)
+        assert len(acked) == paused_at, "a paused queue delivered"
+        conn.execute("SELECT pgqrs.resume_queue('live')")
+        wait_until(lambda: len(acked) >= paused_at + 100 or errors)
+        producing.clear()
+        threads[0].join(30)
+        consuming.clear()
+        for thread in threads[1:]:
+            thread.join(30)
+        assert errors == []
+        assert not any(t.is_alive() for t in threads)
+        assert len(acked) == len(set(acked)) and set(acked) == set(sent)
+        assert conn.execute("SELECT count(*), max(read_ct) FROM pgqrs.pgqrs_archive").fetchone() == (len(sent), 1)
+        assert conn.execute("SELECT count(*) FROM pgqrs.pgqrs_messages").fetchone()[0] == 0
+
+
+def wait_until(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
