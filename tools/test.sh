@@ -23,7 +23,9 @@ if [ "$(id -u)" = 0 ]; then
     make -C "$repo" -s dist DIST_DIR="$dist_dir"
     for pg_config in "$PG_BIN/pg_config" "$(embedded_pg_bin)/pg_config"; do
         echo "== pgxn install $(basename "$dist_dir"/pgqrs-*.zip) into $("$pg_config" --version)"
-        "$VENV/bin/pgxn" install --unstable --nosudo --make make --pg_config "$pg_config" "$dist_dir"/pgqrs-*.zip >/dev/null
+        # The module rather than the `pgxn` dispatcher, which execs helper scripts whose
+        # shebang names the Python that built the wheel (maybe a venv gone since).
+        "$VENV/bin/python" -m pgxnclient.cli install --unstable --nosudo --make make --pg_config "$pg_config" "$dist_dir"/pgqrs-*.zip >/dev/null
     done
     rm -rf "$dist_dir"
     rerun_as_user tools/test.sh
