@@ -102,6 +102,7 @@ class Scenario:
     duration: float = 0.0      # 0: the run's default
     transactions: int = 0      # per client, instead of a duration: the same work whatever the backlog
     client: str = "pgbench"    # "python": the pgqrs Python package, compared with the pgbench figure
+    burst: bool = False        # the clients start on empty tables; the backlog comes later (burst_after)
     compare_to: str = ""       # with client="python": the pgbench scenario running the same SQL
 
 
@@ -121,6 +122,7 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float) -> list[Sce
     backlog = 20_000 if smoke else 100_000
     small = 2_000 if smoke else 10_000
     pressure_backlog = 20_000 if smoke else 800_000
+    burst = 20_000 if smoke else 400_000
     flat_tx = 100 if smoke else 1_000
     batch_tx = 10 if smoke else 300
     batch_backlog = 8 * batch_tx * 100 + 10_000
@@ -140,6 +142,9 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float) -> list[Sce
                  backlog=big - delayed, delayed_head=delayed, transactions=flat_tx),
         Scenario("pressure", f"consume {pressure_seconds:g} s, a transaction held open", ["dequeue", "delete"],
                  backlog=pressure_backlog, hold_xmin=True, duration=pressure_seconds),
+        # Consumers that planned their statements on an empty table, then a burst of work.
+        Scenario("burst", f"dequeue 10 + delete_batch, {burst:,} arriving after {burst_after(duration):g} s",
+                 ["dequeue", "delete_batch"], batch=10, backlog=burst, burst=True),
         Scenario("py_enqueue_batch", "Python: Producer.batch_enqueue of 100", [], batch=100, counts="enqueued",
                  client="python", compare_to="enqueue_batch"),
         Scenario("py_consume_batch", "Python: Consumer.dequeue_batch 100 + delete_batch", [], batch=100,
@@ -202,18 +207,30 @@ def reset(server: Server, system: str, scenario: Scenario) -> None:
             conn.execute("TRUNCATE pgmq.q_bench, pgmq.a_bench")
         else:
             conn.execute("TRUNCATE raw_messages, raw_archive")
+        if scenario.burst:  # empty tables, vacuumed and analyzed empty: the backlog comes later
+            conn.execute("VACUUM ANALYZE")
+            return
         # The other queues keep a backlog of their own in the shared tables.
         other = SQL[system]["enqueue_batch"].replace("{n}", "10000")
         for i in range(OTHER_QUEUES):
             conn.execute(other.replace("'bench'", f"'other{i}'").replace("VALUES (1", f"VALUES ({i + 2}")
                          .replace("SELECT 1,", f"SELECT {i + 2},"))
-        for operation, total in (("enqueue_delayed_batch", scenario.delayed_head), ("enqueue_batch", scenario.backlog)):
-            while total > 0:
-                n = min(total, 10_000)
-                conn.execute(SQL[system][operation].replace("{n}", str(n)))
-                total -= n
+        load(conn, system, "enqueue_delayed_batch", scenario.delayed_head)
+        load(conn, system, "enqueue_batch", scenario.backlog)
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")
+
+
+def burst_after(duration: float) -> float:
+    """Seconds the clients of a burst scenario run on empty tables before the work comes."""
+    return min(2.0, duration / 4)
+
+
+def load(conn: psycopg.Connection, system: str, operation: str, total: int) -> None:
+    while total > 0:
+        n = min(total, 10_000)
+        conn.execute(SQL[system][operation].replace("{n}", str(n)))
+        total -= n
 
 
 def count(server: Server, system: str, what: str) -> int:
@@ -236,12 +253,19 @@ def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespac
     duration = scenario.duration or args.duration
     try:
         started = time.monotonic()
-        out = subprocess.run(
+        pgbench = subprocess.Popen(
             [server.bindir / "pgbench", "-n", "-c", str(args.clients), "-j", str(args.jobs),
              *(["-t", str(scenario.transactions)] if scenario.transactions else ["-T", str(int(duration))]),
              "-P", "5", "-f", script, "-h", str(server.dir), "-p", str(server.port), "-U", "postgres",
              f"bench_{system}"],
-            capture_output=True, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if scenario.burst:
+            time.sleep(burst_after(duration))
+            with server.connect(f"bench_{system}") as conn:
+                load(conn, system, "enqueue_batch", scenario.backlog)
+            before += scenario.backlog
+        stdout, stderr = pgbench.communicate()
+        out = subprocess.CompletedProcess(pgbench.args, pgbench.returncode, stdout, stderr)
         seconds = time.monotonic() - started
     finally:
         if holder is not None:
@@ -254,6 +278,7 @@ def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespac
     progress = [float(m) for m in re.findall(r"progress: [\d.]+ s, ([\d.]+) tps", out.stderr)]
     if not scenario.transactions:
         seconds = float(re.search(r"duration: (\d+) s", out.stdout).group(1))
+        seconds -= burst_after(seconds) if scenario.burst else 0
     return Result(system, scenario.name, messages / seconds, seconds, messages, progress)
 
 
