@@ -72,6 +72,8 @@ RETURNS SETOF @extschema@.pgqrs_messages
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 DECLARE
     v_queue @extschema@.pgqrs_queues;
@@ -79,6 +81,11 @@ DECLARE
     v_lease interval;
     v_wanted integer;
     v_buried integer := 0;
+    v_due bigint[];
+    v_due_first bigint;
+    v_due_last bigint;
+    v_due_until timestamptz;
+    v_ids bigint[];
     v_leased integer;
     v_deadline timestamptz;
     v_pause double precision := 0.01;
@@ -109,19 +116,29 @@ BEGIN
             -- Delayed messages that are due join the queue first, ids unchanged, so
             -- they take their place among the visible messages by id. A thousand at
             -- a time at least, so a burst that falls due at once soon is all there.
-            WITH due AS (
-                DELETE FROM @extschema@.pgqrs_delayed d
-                WHERE d.queue_id = v_queue.id
-                  AND d.id = ANY (ARRAY(
-                        SELECT x.id
-                        FROM @extschema@.pgqrs_delayed x
-                        WHERE x.queue_id = v_queue.id AND x.vt <= v_now
-                        ORDER BY x.vt
-                        LIMIT greatest(v_wanted, 1000)
-                        FOR UPDATE SKIP LOCKED))
-                RETURNING d.*
-            )
-            INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
+            -- The picked ids and the latest picked vt bound the delete's index
+            -- scan, whichever index it takes (see internal.sql).
+            SELECT array_agg(picked.id), min(picked.id), max(picked.id), max(picked.vt)
+            INTO v_due, v_due_first, v_due_last, v_due_until
+            FROM (
+                SELECT x.id, x.vt
+                FROM @extschema@.pgqrs_delayed x
+                WHERE x.queue_id = v_queue.id AND x.vt <= v_now
+                ORDER BY x.vt
+                LIMIT greatest(v_wanted, 1000)
+                FOR UPDATE SKIP LOCKED
+            ) picked;
+            IF v_due IS NOT NULL THEN
+                WITH due AS (
+                    DELETE FROM @extschema@.pgqrs_delayed d
+                    WHERE d.queue_id = v_queue.id
+                      AND d.id BETWEEN v_due_first AND v_due_last
+                      AND d.vt <= v_due_until
+                      AND d.id = ANY (v_due)
+                    RETURNING d.*
+                )
+                INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
+            END IF;
 
             -- Without a delivery limit this loop runs once. With one, it runs again
             -- while burying dead letters left it short of qty.
@@ -131,30 +148,35 @@ BEGIN
                     v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now);
                 END IF;
 
-                -- "id = ANY (ARRAY(...))" makes the picked ids an index condition, so
-                -- no plan can scan the queue's rows again to join them. The leased
-                -- rows come back oldest first.
-                RETURN QUERY
-                WITH leased AS (
-                    UPDATE @extschema@.pgqrs_messages m
-                    SET vt = v_now + v_lease,
-                        read_ct = m.read_ct + 1,
-                        dequeued_at = v_now,
-                        worker_id = dequeue.worker_id
-                    WHERE m.queue_id = v_queue.id
-                      AND m.id = ANY (ARRAY(
-                            SELECT p.id
-                            FROM @extschema@.pgqrs_messages p
-                            WHERE p.queue_id = v_queue.id
-                              AND p.vt <= v_now
-                              AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
-                            ORDER BY p.id
-                            LIMIT v_wanted
-                            FOR UPDATE SKIP LOCKED))
-                    RETURNING m.*
-                )
-                SELECT * FROM leased ORDER BY leased.id;
-                GET DIAGNOSTICS v_leased = ROW_COUNT;
+                -- Pick and lock, then lease: the picked ids, oldest first, bound
+                -- the update's index scan (see internal.sql). The leased rows
+                -- come back oldest first.
+                v_ids := ARRAY(
+                    SELECT p.id
+                    FROM @extschema@.pgqrs_messages p
+                    WHERE p.queue_id = v_queue.id
+                      AND p.vt <= v_now
+                      AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
+                    ORDER BY p.id
+                    LIMIT v_wanted
+                    FOR UPDATE SKIP LOCKED);
+                v_leased := 0;
+                IF cardinality(v_ids) > 0 THEN
+                    RETURN QUERY
+                    WITH leased AS (
+                        UPDATE @extschema@.pgqrs_messages m
+                        SET vt = v_now + v_lease,
+                            read_ct = m.read_ct + 1,
+                            dequeued_at = v_now,
+                            worker_id = dequeue.worker_id
+                        WHERE m.queue_id = v_queue.id
+                          AND m.id BETWEEN v_ids[1] AND v_ids[cardinality(v_ids)]
+                          AND m.id = ANY (v_ids)
+                        RETURNING m.*
+                    )
+                    SELECT * FROM leased ORDER BY leased.id;
+                    GET DIAGNOSTICS v_leased = ROW_COUNT;
+                END IF;
 
                 v_wanted := v_wanted - v_leased;
                 EXIT WHEN v_wanted = 0 OR v_buried = 0;
@@ -172,6 +194,103 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.dequeue(text, integer, integer, bigint, integer) IS
     'lease up to qty visible messages, oldest first, for vt_seconds (FOR UPDATE SKIP LOCKED); wait_seconds: long poll';
+
+-- Plans that do not depend on the table's size when a session made them (see
+-- internal.sql): lookups by a list of ids are bounded by the lowest and
+-- highest id, pgqrs_delayed is searched only for ids not found among the
+-- other messages, and the functions that lease and acknowledge messages
+-- take no seq scans or bitmap scans.
+CREATE OR REPLACE FUNCTION @extschema@._move_to_archive(
+    p_queue_id bigint, p_ids bigint[], p_worker_id bigint, p_dead_lettered boolean)
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := pg_catalog.clock_timestamp();
+    v_first bigint;
+    v_last bigint;
+BEGIN
+    -- The lowest and highest id bound the index scans (see above).
+    SELECT min(i), max(i) INTO v_first, v_last FROM unnest(p_ids) i;
+    RETURN QUERY
+    WITH moved AS (
+        DELETE FROM @extschema@.pgqrs_messages m
+        WHERE m.queue_id = p_queue_id
+          AND m.id BETWEEN v_first AND v_last
+          AND m.id = ANY (p_ids)
+          AND (p_worker_id IS NULL OR m.worker_id = p_worker_id)
+        RETURNING m.*
+    ), moved_delayed AS (
+        -- Only for ids that were not among the visible and leased messages.
+        DELETE FROM @extschema@.pgqrs_delayed d
+        WHERE p_worker_id IS NULL
+          AND (SELECT count(*) FROM moved) < cardinality(p_ids)
+          AND d.queue_id = p_queue_id
+          AND d.id BETWEEN v_first AND v_last
+          AND d.id = ANY (p_ids)
+        RETURNING d.*
+    )
+    INSERT INTO @extschema@.pgqrs_archive AS a
+        (id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at, worker_id,
+         archived_at, processing_duration, dead_lettered)
+    SELECT m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at, m.worker_id,
+           v_now, v_now - m.dequeued_at, p_dead_lettered
+    FROM (SELECT * FROM moved UNION ALL SELECT * FROM moved_delayed) m
+    RETURNING a.id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.delete_batch(
+    queue_name text,
+    msg_ids bigint[],
+    worker_id bigint DEFAULT NULL)
+RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+DECLARE
+    v_queue_id bigint := (@extschema@._queue(delete_batch.queue_name)).id;
+    v_first bigint;
+    v_last bigint;
+BEGIN
+    PERFORM @extschema@._check_ids('msg_ids', delete_batch.msg_ids);
+    -- The lowest and highest id bound the index scans (see internal.sql).
+    SELECT min(i), max(i) INTO v_first, v_last FROM unnest(delete_batch.msg_ids) i;
+    RETURN QUERY
+    WITH ready AS (
+        DELETE FROM @extschema@.pgqrs_messages m
+        WHERE m.queue_id = v_queue_id
+          AND m.id BETWEEN v_first AND v_last
+          AND m.id = ANY (delete_batch.msg_ids)
+          AND (delete_batch.worker_id IS NULL OR m.worker_id = delete_batch.worker_id)
+        RETURNING m.id
+    ), delayed AS (
+        -- Only for ids that were not among the visible and leased messages.
+        DELETE FROM @extschema@.pgqrs_delayed d
+        WHERE delete_batch.worker_id IS NULL
+          AND (SELECT count(*) FROM ready) < cardinality(delete_batch.msg_ids)
+          AND d.queue_id = v_queue_id
+          AND d.id BETWEEN v_first AND v_last
+          AND d.id = ANY (delete_batch.msg_ids)
+        RETURNING d.id
+    )
+    SELECT r.id FROM ready r UNION ALL SELECT d.id FROM delayed d;
+END
+$$;
+
+ALTER FUNCTION @extschema@.delete(text, bigint, bigint) SET enable_seqscan = off;
+ALTER FUNCTION @extschema@.delete(text, bigint, bigint) SET enable_bitmapscan = off;
+ALTER FUNCTION @extschema@.archive(text, bigint, bigint) SET enable_seqscan = off;
+ALTER FUNCTION @extschema@.archive(text, bigint, bigint) SET enable_bitmapscan = off;
+ALTER FUNCTION @extschema@.archive_batch(text, bigint[], bigint) SET enable_seqscan = off;
+ALTER FUNCTION @extschema@.archive_batch(text, bigint[], bigint) SET enable_bitmapscan = off;
+ALTER FUNCTION @extschema@.extend_visibility(text, bigint, integer, bigint) SET enable_seqscan = off;
+ALTER FUNCTION @extschema@.extend_visibility(text, bigint, integer, bigint) SET enable_bitmapscan = off;
+ALTER FUNCTION @extschema@.release(text, bigint, integer, bigint) SET enable_seqscan = off;
+ALTER FUNCTION @extschema@.release(text, bigint, integer, bigint) SET enable_bitmapscan = off;
 
 -- queue_metrics gains paused as its last column.
 CREATE OR REPLACE VIEW @extschema@.queue_metrics AS

@@ -19,6 +19,8 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 -- DELETE is a reserved word, so the arguments cannot be qualified with the
 -- function's name: they win over columns here, and columns are qualified.
@@ -57,22 +59,32 @@ RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 DECLARE
     v_queue_id bigint := (@extschema@._queue(delete_batch.queue_name)).id;
+    v_first bigint;
+    v_last bigint;
 BEGIN
     PERFORM @extschema@._check_ids('msg_ids', delete_batch.msg_ids);
+    -- The lowest and highest id bound the index scans (see internal.sql).
+    SELECT min(i), max(i) INTO v_first, v_last FROM unnest(delete_batch.msg_ids) i;
     RETURN QUERY
     WITH ready AS (
         DELETE FROM @extschema@.pgqrs_messages m
         WHERE m.queue_id = v_queue_id
+          AND m.id BETWEEN v_first AND v_last
           AND m.id = ANY (delete_batch.msg_ids)
           AND (delete_batch.worker_id IS NULL OR m.worker_id = delete_batch.worker_id)
         RETURNING m.id
     ), delayed AS (
+        -- Only for ids that were not among the visible and leased messages.
         DELETE FROM @extschema@.pgqrs_delayed d
         WHERE delete_batch.worker_id IS NULL
+          AND (SELECT count(*) FROM ready) < cardinality(delete_batch.msg_ids)
           AND d.queue_id = v_queue_id
+          AND d.id BETWEEN v_first AND v_last
           AND d.id = ANY (delete_batch.msg_ids)
         RETURNING d.id
     )
@@ -94,6 +106,8 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 BEGIN
     RETURN EXISTS (
@@ -114,6 +128,8 @@ RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 BEGIN
     PERFORM @extschema@._check_ids('msg_ids', archive_batch.msg_ids);
@@ -138,6 +154,8 @@ RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 DECLARE
     v_queue_id bigint;
@@ -178,6 +196,8 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 DECLARE
     v_queue @extschema@.pgqrs_queues;

@@ -52,6 +52,8 @@ RETURNS SETOF @extschema@.pgqrs_messages
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 DECLARE
     v_queue @extschema@.pgqrs_queues;
@@ -59,6 +61,11 @@ DECLARE
     v_lease interval;
     v_wanted integer;
     v_buried integer := 0;
+    v_due bigint[];
+    v_due_first bigint;
+    v_due_last bigint;
+    v_due_until timestamptz;
+    v_ids bigint[];
     v_leased integer;
     v_deadline timestamptz;
     v_pause double precision := 0.01;
@@ -89,19 +96,29 @@ BEGIN
             -- Delayed messages that are due join the queue first, ids unchanged, so
             -- they take their place among the visible messages by id. A thousand at
             -- a time at least, so a burst that falls due at once soon is all there.
-            WITH due AS (
-                DELETE FROM @extschema@.pgqrs_delayed d
-                WHERE d.queue_id = v_queue.id
-                  AND d.id = ANY (ARRAY(
-                        SELECT x.id
-                        FROM @extschema@.pgqrs_delayed x
-                        WHERE x.queue_id = v_queue.id AND x.vt <= v_now
-                        ORDER BY x.vt
-                        LIMIT greatest(v_wanted, 1000)
-                        FOR UPDATE SKIP LOCKED))
-                RETURNING d.*
-            )
-            INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
+            -- The picked ids and the latest picked vt bound the delete's index
+            -- scan, whichever index it takes (see internal.sql).
+            SELECT array_agg(picked.id), min(picked.id), max(picked.id), max(picked.vt)
+            INTO v_due, v_due_first, v_due_last, v_due_until
+            FROM (
+                SELECT x.id, x.vt
+                FROM @extschema@.pgqrs_delayed x
+                WHERE x.queue_id = v_queue.id AND x.vt <= v_now
+                ORDER BY x.vt
+                LIMIT greatest(v_wanted, 1000)
+                FOR UPDATE SKIP LOCKED
+            ) picked;
+            IF v_due IS NOT NULL THEN
+                WITH due AS (
+                    DELETE FROM @extschema@.pgqrs_delayed d
+                    WHERE d.queue_id = v_queue.id
+                      AND d.id BETWEEN v_due_first AND v_due_last
+                      AND d.vt <= v_due_until
+                      AND d.id = ANY (v_due)
+                    RETURNING d.*
+                )
+                INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
+            END IF;
 
             -- Without a delivery limit this loop runs once. With one, it runs again
             -- while burying dead letters left it short of qty.
@@ -111,30 +128,35 @@ BEGIN
                     v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now);
                 END IF;
 
-                -- "id = ANY (ARRAY(...))" makes the picked ids an index condition, so
-                -- no plan can scan the queue's rows again to join them. The leased
-                -- rows come back oldest first.
-                RETURN QUERY
-                WITH leased AS (
-                    UPDATE @extschema@.pgqrs_messages m
-                    SET vt = v_now + v_lease,
-                        read_ct = m.read_ct + 1,
-                        dequeued_at = v_now,
-                        worker_id = dequeue.worker_id
-                    WHERE m.queue_id = v_queue.id
-                      AND m.id = ANY (ARRAY(
-                            SELECT p.id
-                            FROM @extschema@.pgqrs_messages p
-                            WHERE p.queue_id = v_queue.id
-                              AND p.vt <= v_now
-                              AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
-                            ORDER BY p.id
-                            LIMIT v_wanted
-                            FOR UPDATE SKIP LOCKED))
-                    RETURNING m.*
-                )
-                SELECT * FROM leased ORDER BY leased.id;
-                GET DIAGNOSTICS v_leased = ROW_COUNT;
+                -- Pick and lock, then lease: the picked ids, oldest first, bound
+                -- the update's index scan (see internal.sql). The leased rows
+                -- come back oldest first.
+                v_ids := ARRAY(
+                    SELECT p.id
+                    FROM @extschema@.pgqrs_messages p
+                    WHERE p.queue_id = v_queue.id
+                      AND p.vt <= v_now
+                      AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
+                    ORDER BY p.id
+                    LIMIT v_wanted
+                    FOR UPDATE SKIP LOCKED);
+                v_leased := 0;
+                IF cardinality(v_ids) > 0 THEN
+                    RETURN QUERY
+                    WITH leased AS (
+                        UPDATE @extschema@.pgqrs_messages m
+                        SET vt = v_now + v_lease,
+                            read_ct = m.read_ct + 1,
+                            dequeued_at = v_now,
+                            worker_id = dequeue.worker_id
+                        WHERE m.queue_id = v_queue.id
+                          AND m.id BETWEEN v_ids[1] AND v_ids[cardinality(v_ids)]
+                          AND m.id = ANY (v_ids)
+                        RETURNING m.*
+                    )
+                    SELECT * FROM leased ORDER BY leased.id;
+                    GET DIAGNOSTICS v_leased = ROW_COUNT;
+                END IF;
 
                 v_wanted := v_wanted - v_leased;
                 EXIT WHEN v_wanted = 0 OR v_buried = 0;

@@ -5,7 +5,8 @@
 SELECT c::regclass::text AS dumped FROM pg_extension, unnest(extconfig) c WHERE extname = 'pgqrs' ORDER BY 1;
 
 -- Every public function: SECURITY DEFINER, search_path pinned, a comment,
--- no EXECUTE for PUBLIC.
+-- no EXECUTE for PUBLIC. Those that lease and acknowledge messages also take
+-- no seq or bitmap scans, whatever the table's size when they were planned.
 SELECT p.oid::regprocedure AS function, p.prosecdef, p.proconfig,
        obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented
 FROM pg_proc p
@@ -14,7 +15,8 @@ JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgqrs'
 WHERE p.proname NOT LIKE '\_%'
   AND NOT (p.prosecdef AND p.proconfig = '{"search_path=pg_catalog, pg_temp",plan_cache_mode=force_generic_plan}'
            AND obj_description(p.oid, 'pg_proc') IS NOT NULL)
-  AND p.proname NOT IN ('version', 'max_batch_size');
+  AND p.proname NOT IN ('version', 'max_batch_size')
+ORDER BY 1;
 SELECT p.oid::regprocedure AS executable_by_public
 FROM pg_proc p
 JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
