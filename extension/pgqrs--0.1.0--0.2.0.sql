@@ -207,16 +207,14 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_now timestamptz := pg_catalog.clock_timestamp();
-    v_first bigint;
-    v_last bigint;
 BEGIN
-    -- The lowest and highest id bound the index scans (see above).
-    SELECT min(i), max(i) INTO v_first, v_last FROM unnest(p_ids) i;
     RETURN QUERY
-    WITH moved AS (
+    WITH bounds AS (  -- the lowest and highest id bound the index scans (see above)
+        SELECT min(i) AS first, max(i) AS last FROM unnest(p_ids) i
+    ), moved AS (
         DELETE FROM @extschema@.pgqrs_messages m
         WHERE m.queue_id = p_queue_id
-          AND m.id BETWEEN v_first AND v_last
+          AND m.id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
           AND m.id = ANY (p_ids)
           AND (p_worker_id IS NULL OR m.worker_id = p_worker_id)
         RETURNING m.*
@@ -226,7 +224,7 @@ BEGIN
         WHERE p_worker_id IS NULL
           AND (SELECT count(*) FROM moved) < cardinality(p_ids)
           AND d.queue_id = p_queue_id
-          AND d.id BETWEEN v_first AND v_last
+          AND d.id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
           AND d.id = ANY (p_ids)
         RETURNING d.*
     )
@@ -253,17 +251,15 @@ SET enable_bitmapscan = off
 AS $$
 DECLARE
     v_queue_id bigint := (@extschema@._queue(delete_batch.queue_name)).id;
-    v_first bigint;
-    v_last bigint;
 BEGIN
     PERFORM @extschema@._check_ids('msg_ids', delete_batch.msg_ids);
-    -- The lowest and highest id bound the index scans (see internal.sql).
-    SELECT min(i), max(i) INTO v_first, v_last FROM unnest(delete_batch.msg_ids) i;
     RETURN QUERY
-    WITH ready AS (
+    WITH bounds AS (  -- the lowest and highest id bound the index scans (see internal.sql)
+        SELECT min(i) AS first, max(i) AS last FROM unnest(delete_batch.msg_ids) i
+    ), ready AS (
         DELETE FROM @extschema@.pgqrs_messages m
         WHERE m.queue_id = v_queue_id
-          AND m.id BETWEEN v_first AND v_last
+          AND m.id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
           AND m.id = ANY (delete_batch.msg_ids)
           AND (delete_batch.worker_id IS NULL OR m.worker_id = delete_batch.worker_id)
         RETURNING m.id
@@ -273,7 +269,7 @@ BEGIN
         WHERE delete_batch.worker_id IS NULL
           AND (SELECT count(*) FROM ready) < cardinality(delete_batch.msg_ids)
           AND d.queue_id = v_queue_id
-          AND d.id BETWEEN v_first AND v_last
+          AND d.id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
           AND d.id = ANY (delete_batch.msg_ids)
         RETURNING d.id
     )
