@@ -32,7 +32,10 @@ COMMENT ON FUNCTION @extschema@.dead_letters(text, integer) IS
 -- replay_dead_letters(queue_name, msg_ids)
 --   Moves dead letters back into the queue (all of them when msg_ids is NULL),
 --   visible at once, with their ids and payloads and a fresh read_ct of 0.
---   Returns the ids replayed. Writes pgqrs_archive and pgqrs_messages.
+--   Holds the queue's lock shared, so a purge_queue or drop_queue waits for
+--   the move instead of missing the rows on their way (see
+--   _queue_lock_class()). Returns the ids replayed. Writes pgqrs_archive and
+--   pgqrs_messages.
 CREATE FUNCTION @extschema@.replay_dead_letters(
     queue_name text,
     msg_ids bigint[] DEFAULT NULL)
@@ -48,6 +51,7 @@ BEGIN
     IF replay_dead_letters.msg_ids IS NOT NULL THEN
         PERFORM @extschema@._check_ids('msg_ids', replay_dead_letters.msg_ids);
     END IF;
+    PERFORM pg_advisory_xact_lock_shared(@extschema@._queue_lock_class(), hashtext(replay_dead_letters.queue_name));
     v_queue_id := (@extschema@._queue(replay_dead_letters.queue_name)).id;
     RETURN QUERY
     WITH revived AS (

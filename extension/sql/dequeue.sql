@@ -30,16 +30,50 @@ BEGIN
 END
 $$;
 
+-- max_wait_seconds()
+--   The longest long poll dequeue() takes (PQ004 above it): a waiting call
+--   holds its snapshot, which keeps vacuum from removing dead rows meanwhile.
+CREATE FUNCTION @extschema@.max_wait_seconds()
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 60 $$;
+COMMENT ON FUNCTION @extschema@.max_wait_seconds() IS
+    'longest wait_seconds that dequeue() accepts (PQ004 above it)';
+
+-- _lease_for_worker(worker_id, queue)
+--   Called by dequeue() before it leases for a worker: holds the worker's
+--   lock shared until the transaction ends (see _worker_lock_class()) and
+--   checks, after taking it, that the worker is still active. Only tries the
+--   lock: a stop_worker() waiting for it or holding it raises PQ009 here
+--   rather than waiting with the picked messages locked, which it may need.
+CREATE FUNCTION @extschema@._lease_for_worker(p_worker_id bigint, p_queue @extschema@.pgqrs_queues)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(@extschema@._worker_lock_class(), (p_worker_id % 2147483648)::integer) THEN
+        RAISE EXCEPTION 'worker % is being stopped', p_worker_id
+            USING ERRCODE = 'PQ009',
+                  HINT = 'Register the worker again with register_worker().';
+    END IF;
+    PERFORM @extschema@._check_worker(p_worker_id, p_queue);  -- a statement of its own: sees a stop committed before the lock
+END
+$$;
+
 -- dequeue(queue_name, qty, vt_seconds, worker_id, wait_seconds)
 --   Leases up to qty visible messages, oldest first, skipping rows other
 --   sessions have locked. Each stays invisible for vt_seconds, its read_ct
 --   grows by one and it records worker_id. A message whose lease runs out is
 --   delivered again; one that has been delivered max_attempts times is moved
 --   to the dead letters instead. A worker_id must belong to an active worker
---   of this queue (PQ008, PQ009). With wait_seconds, an empty queue is polled
---   (every 10 ms at first, then up to every 100 ms) until a message comes or
---   the time is up: a long poll for clients that cannot LISTEN. The call
---   holds its snapshot meanwhile, so keep waits short (seconds). A paused
+--   of this queue registered by this login role (PQ008, PQ009); a
+--   stop_worker() of it waits for this transaction, so it gives back what
+--   was leased here. With wait_seconds (at most max_wait_seconds()), an
+--   empty queue is polled (every 10 ms at first, then up to every 100 ms)
+--   until a message comes or the time is up: a long poll for clients that
+--   cannot LISTEN. Each poll reads the queue and the worker afresh, so a
+--   pause, a drop or a stop ends the wait. Only under READ COMMITTED (PQ004
+--   otherwise), where each poll sees what committed meanwhile. A paused
 --   queue delivers nothing (see pause_queue()). Writes pgqrs_messages (and
 --   pgqrs_delayed, pgqrs_archive).
 CREATE FUNCTION @extschema@.dequeue(
@@ -67,16 +101,26 @@ DECLARE
     v_due_until timestamptz;
     v_ids bigint[];
     v_leased integer;
+    v_worker_locked boolean := false;
     v_deadline timestamptz;
     v_pause double precision := 0.01;
 BEGIN
     -- Tested inline: the helpers, called only to raise, cost a call each.
     IF dequeue.qty IS NULL OR dequeue.qty NOT BETWEEN 1 AND @extschema@.max_batch_size()
        OR dequeue.vt_seconds IS NULL OR dequeue.vt_seconds < 0
-       OR dequeue.wait_seconds IS NULL OR dequeue.wait_seconds < 0 THEN
+       OR dequeue.wait_seconds IS NULL OR dequeue.wait_seconds NOT BETWEEN 0 AND @extschema@.max_wait_seconds() THEN
         PERFORM @extschema@._check_count('qty', dequeue.qty);
         PERFORM @extschema@._check_seconds('vt_seconds', dequeue.vt_seconds);
         PERFORM @extschema@._check_seconds('wait_seconds', dequeue.wait_seconds);
+        RAISE EXCEPTION 'wait_seconds must be at most %, got %', @extschema@.max_wait_seconds(), dequeue.wait_seconds
+            USING ERRCODE = 'PQ004',
+                  HINT = 'Call dequeue() again, or LISTEN on notify_channel() to wait longer.';
+    END IF;
+    IF dequeue.wait_seconds > 0 AND current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'a long poll (wait_seconds > 0) needs READ COMMITTED, not %', current_setting('transaction_isolation')
+            USING ERRCODE = 'PQ004',
+                  DETAIL = 'The transaction''s snapshot would never show a message enqueued while it waits.',
+                  HINT = 'Dequeue with wait_seconds => 0 in this transaction, or long-poll outside it.';
     END IF;
     v_queue := @extschema@._queue(dequeue.queue_name);
     IF dequeue.worker_id IS NOT NULL THEN
@@ -96,28 +140,34 @@ BEGIN
             -- Delayed messages that are due join the queue first, ids unchanged, so
             -- they take their place among the visible messages by id. A thousand at
             -- a time at least, so a burst that falls due at once soon is all there.
+            -- The move holds the queue's lock shared (a purge must not miss it),
+            -- only tried: under a purge or drop in progress the due wait a little.
             -- The picked ids and the latest picked vt bound the delete's index
             -- scan, whichever index it takes (see internal.sql).
-            SELECT array_agg(picked.id), min(picked.id), max(picked.id), max(picked.vt)
-            INTO v_due, v_due_first, v_due_last, v_due_until
-            FROM (
-                SELECT x.id, x.vt
-                FROM @extschema@.pgqrs_delayed x
-                WHERE x.queue_id = v_queue.id AND x.vt <= v_now
-                ORDER BY x.vt
-                LIMIT greatest(v_wanted, 1000)
-                FOR UPDATE SKIP LOCKED
-            ) picked;
-            IF v_due IS NOT NULL THEN
-                WITH due AS (
-                    DELETE FROM @extschema@.pgqrs_delayed d
-                    WHERE d.queue_id = v_queue.id
-                      AND d.id BETWEEN v_due_first AND v_due_last
-                      AND d.vt <= v_due_until
-                      AND d.id = ANY (v_due)
-                    RETURNING d.*
-                )
-                INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
+            IF (SELECT true FROM @extschema@.pgqrs_delayed x  -- ordered by vt: the (queue_id, vt) index
+                WHERE x.queue_id = v_queue.id AND x.vt <= v_now ORDER BY x.vt LIMIT 1)
+               AND pg_try_advisory_xact_lock_shared(@extschema@._queue_lock_class(), hashtext(v_queue.queue_name)) THEN
+                SELECT array_agg(picked.id), min(picked.id), max(picked.id), max(picked.vt)
+                INTO v_due, v_due_first, v_due_last, v_due_until
+                FROM (
+                    SELECT x.id, x.vt
+                    FROM @extschema@.pgqrs_delayed x
+                    WHERE x.queue_id = v_queue.id AND x.vt <= v_now
+                    ORDER BY x.vt
+                    LIMIT greatest(v_wanted, 1000)
+                    FOR UPDATE SKIP LOCKED
+                ) picked;
+                IF v_due IS NOT NULL THEN
+                    WITH due AS (
+                        DELETE FROM @extschema@.pgqrs_delayed d
+                        WHERE d.queue_id = v_queue.id
+                          AND d.id BETWEEN v_due_first AND v_due_last
+                          AND d.vt <= v_due_until
+                          AND d.id = ANY (v_due)
+                        RETURNING d.*
+                    )
+                    INSERT INTO @extschema@.pgqrs_messages SELECT * FROM due;
+                END IF;
             END IF;
 
             -- Without a delivery limit this loop runs once. With one, it runs again
@@ -142,6 +192,10 @@ BEGIN
                     FOR UPDATE SKIP LOCKED);
                 v_leased := 0;
                 IF cardinality(v_ids) > 0 THEN
+                    IF dequeue.worker_id IS NOT NULL AND NOT v_worker_locked THEN
+                        PERFORM @extschema@._lease_for_worker(dequeue.worker_id, v_queue);
+                        v_worker_locked := true;
+                    END IF;
                     RETURN QUERY
                     WITH leased AS (
                         UPDATE @extschema@.pgqrs_messages m
@@ -166,8 +220,10 @@ BEGIN
         EXIT waiting WHEN v_wanted < dequeue.qty OR clock_timestamp() >= v_deadline;
         PERFORM pg_sleep(least(v_pause, extract(epoch FROM v_deadline - clock_timestamp())));
         v_pause := least(v_pause * 2, 0.1);
-        IF v_queue.paused THEN
-            v_queue := @extschema@._queue(dequeue.queue_name);  -- resumed meanwhile?
+        -- Paused, resumed, dropped or the worker stopped meanwhile? Each read sees what committed.
+        v_queue := @extschema@._queue(dequeue.queue_name);
+        IF dequeue.worker_id IS NOT NULL THEN
+            PERFORM @extschema@._check_worker(dequeue.worker_id, v_queue);
         END IF;
     END LOOP waiting;
 END

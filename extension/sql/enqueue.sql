@@ -7,30 +7,45 @@
 --   are coming and the queue asks for it, sends the notification: one per
 --   call, and PostgreSQL delivers it at commit, once per transaction.
 CREATE FUNCTION @extschema@._queue_for_enqueue(p_queue_name text, p_ready boolean)
-RETURNS bigint
+RETURNS @extschema@.pgqrs_queues
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_queue_id bigint;
-    v_notify boolean;
+    v_queue @extschema@.pgqrs_queues;
 BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(
         @extschema@._queue_lock_class(), pg_catalog.hashtext(p_queue_name));
-    SELECT q.id, q.notify INTO v_queue_id, v_notify
+    SELECT q.* INTO v_queue
     FROM @extschema@.pgqrs_queues q WHERE q.queue_name = p_queue_name;
     IF NOT FOUND THEN
         PERFORM @extschema@._queue(p_queue_name);  -- raises the error
     END IF;
-    IF v_notify AND p_ready THEN
-        PERFORM pg_catalog.pg_notify(@extschema@._notify_channel(v_queue_id), '');
+    IF v_queue.notify AND p_ready THEN
+        PERFORM pg_catalog.pg_notify(@extschema@._notify_channel(v_queue.id), '');
     END IF;
-    RETURN v_queue_id;
+    RETURN v_queue;
+END
+$$;
+
+-- _payload_too_large(queue, argument, size)
+--   Raises PQ005 for a payload over the queue's max_payload_bytes.
+CREATE FUNCTION @extschema@._payload_too_large(p_queue @extschema@.pgqrs_queues, p_argument text, p_size integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    RAISE EXCEPTION '% is % bytes, more than max_payload_bytes (%) of queue "%"',
+            p_argument, p_size, p_queue.max_payload_bytes, p_queue.queue_name
+        USING ERRCODE = 'PQ005',
+              HINT = 'Store large data elsewhere and enqueue a reference, or raise the limit with alter_queue().';
 END
 $$;
 
 -- enqueue(queue_name, payload, delay_seconds)
 --   Adds one message, visible after delay_seconds by the server clock.
---   Returns its id. Writes pgqrs_messages, or pgqrs_delayed with a delay.
+--   Returns its id. The payload is any JSON value but null (PQ005), of at
+--   most the queue's max_payload_bytes (PQ005). Writes pgqrs_messages, or
+--   pgqrs_delayed with a delay.
 CREATE FUNCTION @extschema@.enqueue(
     queue_name text,
     payload jsonb,
@@ -42,16 +57,24 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now timestamptz := clock_timestamp();
+    v_queue @extschema@.pgqrs_queues;
     v_queue_id bigint;
     v_id bigint;
 BEGIN
     IF enqueue.payload IS NULL THEN
         RAISE EXCEPTION 'payload must not be NULL' USING ERRCODE = 'PQ005';
     END IF;
+    IF jsonb_typeof(enqueue.payload) = 'null' THEN
+        RAISE EXCEPTION 'payload must not be JSON null' USING ERRCODE = 'PQ005';
+    END IF;
     IF enqueue.delay_seconds IS NULL OR enqueue.delay_seconds < 0 THEN
         PERFORM @extschema@._check_seconds('delay_seconds', enqueue.delay_seconds);
     END IF;
-    v_queue_id := @extschema@._queue_for_enqueue(enqueue.queue_name, enqueue.delay_seconds = 0);
+    v_queue := @extschema@._queue_for_enqueue(enqueue.queue_name, enqueue.delay_seconds = 0);
+    v_queue_id := v_queue.id;
+    IF pg_column_size(enqueue.payload) > v_queue.max_payload_bytes THEN
+        PERFORM @extschema@._payload_too_large(v_queue, 'payload', pg_column_size(enqueue.payload));
+    END IF;
 
     IF enqueue.delay_seconds = 0 THEN
         INSERT INTO @extschema@.pgqrs_messages AS m (queue_id, payload, enqueued_at, vt)
@@ -70,8 +93,9 @@ COMMENT ON FUNCTION @extschema@.enqueue(text, jsonb, integer) IS
 
 -- enqueue_batch(queue_name, payloads, delay_seconds)
 --   Adds one message per payload in one statement, all or nothing. Returns
---   the ids in the order of the payloads. Writes pgqrs_messages, or
---   pgqrs_delayed with a delay.
+--   the ids in the order of the payloads. Each payload is checked as
+--   enqueue() checks it; errors name the first bad one, counting from 1.
+--   Writes pgqrs_messages, or pgqrs_delayed with a delay.
 CREATE FUNCTION @extschema@.enqueue_batch(
     queue_name text,
     payloads jsonb[],
@@ -83,8 +107,10 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now timestamptz := clock_timestamp();
+    v_queue @extschema@.pgqrs_queues;
     v_queue_id bigint;
     v_null_at integer;
+    v_big record;
 BEGIN
     IF enqueue_batch.payloads IS NULL THEN
         RAISE EXCEPTION 'payloads must not be NULL' USING ERRCODE = 'PQ005';
@@ -101,9 +127,25 @@ BEGIN
     IF v_null_at IS NOT NULL THEN
         RAISE EXCEPTION 'payloads[%] is NULL', v_null_at USING ERRCODE = 'PQ005';
     END IF;
+    v_null_at := array_position(enqueue_batch.payloads, 'null'::jsonb);
+    IF v_null_at IS NOT NULL THEN
+        RAISE EXCEPTION 'payloads[%] is JSON null', v_null_at USING ERRCODE = 'PQ005';
+    END IF;
     PERFORM @extschema@._check_seconds('delay_seconds', enqueue_batch.delay_seconds);
-    v_queue_id := @extschema@._queue_for_enqueue(enqueue_batch.queue_name,
+    v_queue := @extschema@._queue_for_enqueue(enqueue_batch.queue_name,
         enqueue_batch.delay_seconds = 0 AND cardinality(enqueue_batch.payloads) > 0);
+    v_queue_id := v_queue.id;
+    -- No payload is larger than the whole array: most batches need no look at each one.
+    IF pg_column_size(enqueue_batch.payloads) > v_queue.max_payload_bytes THEN
+        SELECT p.position, pg_column_size(p.payload) AS size INTO v_big
+        FROM unnest(enqueue_batch.payloads) WITH ORDINALITY AS p (payload, position)
+        WHERE pg_column_size(p.payload) > v_queue.max_payload_bytes
+        ORDER BY p.position
+        LIMIT 1;
+        IF FOUND THEN
+            PERFORM @extschema@._payload_too_large(v_queue, format('payloads[%s]', v_big.position), v_big.size);
+        END IF;
+    END IF;
 
     -- Ids are drawn after the sort, so they follow the payloads' order.
     IF enqueue_batch.delay_seconds = 0 THEN

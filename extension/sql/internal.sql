@@ -32,6 +32,7 @@
 --   PQ001 queue not found      PQ004 invalid argument   PQ007 queue not empty
 --   PQ002 queue exists         PQ005 invalid payload    PQ008 worker not found
 --   PQ003 invalid queue name   PQ006 batch too large    PQ009 worker not active
+--   PQ010 role conflict (an install met group roles it may not use)
 
 -- max_batch_size()
 --   The largest number of payloads, ids or messages one call takes or returns.
@@ -57,7 +58,7 @@ BEGIN
     WHERE q.queue_name = p_queue_name;
     IF NOT FOUND THEN
         PERFORM @extschema@._check_queue_name(p_queue_name);
-        RAISE EXCEPTION 'queue "%" does not exist', p_queue_name
+        RAISE EXCEPTION 'queue "%" does not exist', @extschema@._shown(p_queue_name)
             USING ERRCODE = 'PQ001',
                   HINT = 'Create it with create_queue(), or list queues in queue_metrics.';
     END IF;
@@ -68,15 +69,42 @@ $$;
 -- _queue_lock_class()
 --   The first key of the transaction-level advisory lock on a queue name (the
 --   second is hashtext(name)). Enqueues take it shared before they look the
---   queue up; drop_queue takes it exclusive. So a queue is never dropped under
---   an enqueue in flight, and an enqueue that waited finds the queue gone
---   instead of writing a message nobody can see. The constant ('pgqr') keeps
+--   queue up, and so do the moves of messages from one table to another that
+--   a purge could miss (a dequeue moving due delayed messages, which only
+--   tries, and replay_dead_letters); drop_queue and purge_queue take it
+--   exclusive. So a queue is never dropped or purged under an enqueue or a
+--   move in flight, and an enqueue that waited finds the queue gone instead
+--   of writing a message nobody can see. The constant ('pgqr') keeps
 --   these locks apart from an application's own; being an IMMUTABLE SQL
 --   function, it is folded into the calling statement.
 CREATE FUNCTION @extschema@._queue_lock_class()
 RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 1886482802 $$;
+
+-- _worker_lock_class()
+--   The first key of the transaction-level advisory lock on a worker id. A
+--   dequeue that leases for a worker holds it shared until its transaction
+--   ends; stop_worker takes it exclusive and reap_workers tries to: so a
+--   worker is never stopped while a lease it took is not yet committed, which
+--   its stop could not see and so could not give back. The second key is the
+--   id modulo 2^31 (the two-key form takes integers).
+CREATE FUNCTION @extschema@._worker_lock_class()
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 1886482803 $$;
+
+-- _shown(value)
+--   A user-supplied value as error messages quote it: its first 64
+--   characters, so that a huge argument is not echoed back whole.
+CREATE FUNCTION @extschema@._shown(p_value text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN pg_catalog.length(p_value) > 64
+                THEN pg_catalog."left"(p_value, 64) OPERATOR(pg_catalog.||) '...'
+                ELSE p_value END
+$$;
 
 -- _notify_channel(queue_id)
 --   The notification channel of a queue (see notify_channel()).
@@ -97,7 +125,7 @@ BEGIN
         RAISE EXCEPTION 'queue name must not be NULL' USING ERRCODE = 'PQ003';
     END IF;
     IF p_queue_name !~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$' THEN
-        RAISE EXCEPTION 'invalid queue name "%"', p_queue_name
+        RAISE EXCEPTION 'invalid queue name "%"', @extschema@._shown(p_queue_name)
             USING ERRCODE = 'PQ003',
                   DETAIL = 'A queue name has 1 to 64 characters: letters, digits, "_", "-" and ".", and starts with a letter, a digit or "_".';
     END IF;
@@ -138,7 +166,8 @@ END
 $$;
 
 -- _check_ids(argument, ids)
---   An array of message ids: not NULL (PQ004), at most max_batch_size() (PQ006).
+--   An array of message ids: not NULL, one-dimensional (PQ004), at most
+--   max_batch_size() (PQ006).
 CREATE FUNCTION @extschema@._check_ids(p_argument text, p_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
@@ -146,6 +175,9 @@ AS $$
 BEGIN
     IF p_ids IS NULL THEN
         RAISE EXCEPTION '% must not be NULL', p_argument USING ERRCODE = 'PQ004';
+    END IF;
+    IF pg_catalog.array_ndims(p_ids) > 1 THEN
+        RAISE EXCEPTION '% must be a one-dimensional array', p_argument USING ERRCODE = 'PQ004';
     END IF;
     IF pg_catalog.cardinality(p_ids) > @extschema@.max_batch_size() THEN
         RAISE EXCEPTION '% has % elements, more than the maximum of %',
@@ -157,8 +189,10 @@ END
 $$;
 
 -- _check_worker(worker_id, queue)
---   The worker exists (PQ008), belongs to the queue (PQ008) and is active
---   (PQ009): a worker that was reaped as dead must register again.
+--   The worker exists (PQ008), was registered by this session's login role
+--   (PQ008: a worker acts only for the role that made it; workers registered
+--   before 0.3.0 have no such role), belongs to the queue (PQ008) and is
+--   active (PQ009): a worker that was stopped or reaped must register again.
 CREATE FUNCTION @extschema@._check_worker(p_worker_id bigint, p_queue @extschema@.pgqrs_queues)
 RETURNS void
 LANGUAGE plpgsql STABLE
@@ -166,9 +200,17 @@ AS $$
 DECLARE
     v_worker @extschema@.pgqrs_workers;
 BEGIN
+    IF p_worker_id IS NULL THEN
+        RAISE EXCEPTION 'worker_id must not be NULL' USING ERRCODE = 'PQ004';
+    END IF;
     SELECT w.* INTO v_worker FROM @extschema@.pgqrs_workers w WHERE w.id = p_worker_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % does not exist', p_worker_id USING ERRCODE = 'PQ008';
+    END IF;
+    IF v_worker.registered_by IS DISTINCT FROM session_user::text AND v_worker.registered_by IS NOT NULL THEN
+        RAISE EXCEPTION 'worker % was registered by another role', p_worker_id
+            USING ERRCODE = 'PQ008',
+                  HINT = 'A worker heartbeats and leases only for the login role that registered it.';
     END IF;
     -- (p_queue IS NOT NULL would be false: a row with any NULL field is not "not null".)
     IF p_queue.id IS NOT NULL AND v_worker.queue_id <> p_queue.id THEN

@@ -23,6 +23,7 @@ COMMENT ON VIEW @extschema@.messages IS
 --   dead_lettered     dead letters waiting in the archive
 --   oldest_ready_age  how long ago the oldest ready message was enqueued
 --   paused            dequeues deliver nothing (pause_queue())
+--   max_attempts, notify, max_payload_bytes   the queue's settings (alter_queue())
 -- New columns go last, so that an upgrade can CREATE OR REPLACE the view.
 CREATE VIEW @extschema@.queue_metrics AS
 SELECT q.queue_name,
@@ -33,7 +34,10 @@ SELECT q.queue_name,
        a.dead_lettered,
        statement_timestamp() - m.oldest_ready_at AS oldest_ready_age,
        statement_timestamp() AS measured_at,
-       q.paused
+       q.paused,
+       q.max_attempts,
+       q.notify,
+       q.max_payload_bytes
 FROM @extschema@.pgqrs_queues q
 CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE m.vt <= statement_timestamp()) AS ready,
@@ -53,10 +57,11 @@ CROSS JOIN LATERAL (
     WHERE a.queue_id = q.id
 ) a;
 COMMENT ON VIEW @extschema@.queue_metrics IS
-    'per queue: messages ready, in flight, delayed, archived, dead-lettered, age of the oldest ready message, paused';
+    'per queue: messages ready, in flight, delayed, archived, dead-lettered, age of the oldest ready message, paused, and its settings';
 
 -- worker_health: one row per worker.
 --   messages_held  messages leased to the worker whose lease has not run out
+--   registered_by  the login role that registered it
 CREATE VIEW @extschema@.worker_health AS
 SELECT w.id AS worker_id,
        q.queue_name,
@@ -67,7 +72,8 @@ SELECT w.id AS worker_id,
        w.heartbeat_at,
        statement_timestamp() - w.heartbeat_at AS heartbeat_age,
        w.stopped_at,
-       coalesce(h.messages_held, 0) AS messages_held
+       coalesce(h.messages_held, 0) AS messages_held,
+       w.registered_by
 FROM @extschema@.pgqrs_workers w
 JOIN @extschema@.pgqrs_queues q ON q.id = w.queue_id
 LEFT JOIN (

@@ -1,17 +1,20 @@
 -- Queue lifecycle.
 
--- create_queue(queue_name, max_attempts, if_not_exists, notify)
+-- create_queue(queue_name, max_attempts, if_not_exists, notify, max_payload_bytes)
 --   Creates a queue and returns its id. An existing name raises PQ002, or with
 --   if_not_exists returns the existing queue's id (its settings unchanged).
 --   max_attempts: deliveries after which a message is dead-lettered (NULL: no
 --   limit). notify: every enqueue of ready messages sends one notification on
 --   notify_channel(queue_name), so listening workers wake up at once.
+--   max_payload_bytes: the largest payload an enqueue accepts, as stored
+--   (pg_column_size of the jsonb value; default 1 MiB).
 --   Writes pgqrs_queues.
 CREATE FUNCTION @extschema@.create_queue(
     queue_name text,
     max_attempts integer DEFAULT NULL,
     if_not_exists boolean DEFAULT false,
-    notify boolean DEFAULT false)
+    notify boolean DEFAULT false,
+    max_payload_bytes integer DEFAULT 1048576)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -21,14 +24,12 @@ DECLARE
     v_id bigint;
 BEGIN
     PERFORM @extschema@._check_queue_name(create_queue.queue_name);
-    IF create_queue.max_attempts < 1 THEN
-        RAISE EXCEPTION 'max_attempts must be at least 1 (or NULL for no limit), got %', create_queue.max_attempts
-            USING ERRCODE = 'PQ004';
-    END IF;
+    PERFORM @extschema@._check_queue_settings(create_queue.max_attempts, create_queue.max_payload_bytes);
 
     -- ON CONFLICT waits for a concurrent create of the same name to finish.
-    INSERT INTO @extschema@.pgqrs_queues AS q (queue_name, max_attempts, notify)
-    VALUES (create_queue.queue_name, create_queue.max_attempts, coalesce(create_queue.notify, false))
+    INSERT INTO @extschema@.pgqrs_queues AS q (queue_name, max_attempts, notify, max_payload_bytes)
+    VALUES (create_queue.queue_name, create_queue.max_attempts, coalesce(create_queue.notify, false),
+            coalesce(create_queue.max_payload_bytes, 1048576))
     ON CONFLICT ON CONSTRAINT pgqrs_queues_queue_name_key DO NOTHING
     RETURNING q.id INTO v_id;
     IF v_id IS NOT NULL THEN
@@ -43,8 +44,53 @@ BEGIN
     RETURN (@extschema@._queue(create_queue.queue_name)).id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.create_queue(text, integer, boolean, boolean) IS
+COMMENT ON FUNCTION @extschema@.create_queue(text, integer, boolean, boolean, integer) IS
     'create a queue; returns its id (PQ002 if it exists, unless if_not_exists)';
+
+-- _check_queue_settings(max_attempts, max_payload_bytes)
+--   The settings create_queue and alter_queue take: at least 1 each (PQ004).
+CREATE FUNCTION @extschema@._check_queue_settings(p_max_attempts integer, p_max_payload_bytes integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_max_attempts < 1 THEN
+        RAISE EXCEPTION 'max_attempts must be at least 1 (or NULL for no limit), got %', p_max_attempts
+            USING ERRCODE = 'PQ004';
+    END IF;
+    IF p_max_payload_bytes < 1 THEN
+        RAISE EXCEPTION 'max_payload_bytes must be at least 1, got %', p_max_payload_bytes
+            USING ERRCODE = 'PQ004';
+    END IF;
+END
+$$;
+
+-- alter_queue(queue_name, max_attempts, notify, max_payload_bytes)
+--   Changes the settings create_queue takes, by the same names; a NULL
+--   argument leaves its setting as it is. max_attempts => 0 removes the
+--   delivery limit. Returns nothing. Writes pgqrs_queues.
+CREATE FUNCTION @extschema@.alter_queue(
+    queue_name text,
+    max_attempts integer DEFAULT NULL,
+    notify boolean DEFAULT NULL,
+    max_payload_bytes integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    PERFORM @extschema@._check_queue_settings(nullif(alter_queue.max_attempts, 0), alter_queue.max_payload_bytes);
+    UPDATE @extschema@.pgqrs_queues q
+    SET max_attempts = CASE alter_queue.max_attempts WHEN 0 THEN NULL
+                            ELSE coalesce(alter_queue.max_attempts, q.max_attempts) END,
+        notify = coalesce(alter_queue.notify, q.notify),
+        max_payload_bytes = coalesce(alter_queue.max_payload_bytes, q.max_payload_bytes)
+    WHERE q.id = (@extschema@._queue(alter_queue.queue_name)).id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.alter_queue(text, integer, boolean, integer) IS
+    'change a queue''s settings (NULL: unchanged; max_attempts => 0: no delivery limit)';
 
 -- set_queue_notify(queue_name, notify)
 --   Turns the queue's enqueue notifications on or off. Writes pgqrs_queues.
@@ -143,7 +189,10 @@ DECLARE
     v_archived bigint;
     v_workers bigint;
 BEGIN
-    -- Waits for enqueues in flight and keeps new ones out (see _queue_lock_class()).
+    IF drop_queue.queue_name IS NULL THEN
+        PERFORM @extschema@._check_queue_name(NULL);  -- if_exists does not excuse a NULL name
+    END IF;
+    -- Waits for enqueues and moves in flight and keeps new ones out (see _queue_lock_class()).
     PERFORM pg_advisory_xact_lock(@extschema@._queue_lock_class(), hashtext(drop_queue.queue_name));
     SELECT q.* INTO v_queue
     FROM @extschema@.pgqrs_queues q
@@ -164,7 +213,7 @@ BEGIN
         SELECT count(*) INTO v_workers FROM @extschema@.pgqrs_workers w
         WHERE w.queue_id = v_queue.id AND w.status = 'active';
         IF v_messages + v_archived + v_workers > 0 THEN
-            RAISE EXCEPTION 'queue "%" is not empty', drop_queue.queue_name
+            RAISE EXCEPTION 'queue "%" is not empty', v_queue.queue_name
                 USING ERRCODE = 'PQ007',
                       DETAIL = format('It holds %s messages, %s archived messages and %s active workers.',
                                       v_messages, v_archived, v_workers),
@@ -185,7 +234,10 @@ COMMENT ON FUNCTION @extschema@.drop_queue(text, boolean, boolean) IS
 
 -- purge_queue(queue_name)
 --   Deletes every message of the queue, ready, leased or delayed (not the
---   archive). Returns how many. Writes pgqrs_messages and pgqrs_delayed.
+--   archive). Returns how many. Waits, as drop_queue does, for enqueues and
+--   for moves between tables in flight (due delayed messages, replayed dead
+--   letters), so that no message is missed on its way. Writes pgqrs_messages
+--   and pgqrs_delayed.
 CREATE FUNCTION @extschema@.purge_queue(queue_name text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -197,6 +249,8 @@ DECLARE
     v_ready bigint;
     v_delayed bigint;
 BEGIN
+    PERFORM pg_advisory_xact_lock(@extschema@._queue_lock_class(), hashtext(v_queue.queue_name));
+    -- The deletes below start after the lock, so they see every move that committed before it.
     DELETE FROM @extschema@.pgqrs_messages m WHERE m.queue_id = v_queue.id;
     GET DIAGNOSTICS v_ready = ROW_COUNT;
     DELETE FROM @extschema@.pgqrs_delayed d WHERE d.queue_id = v_queue.id;

@@ -17,10 +17,11 @@ CREATE TABLE @extschema@.pgqrs_queues (
     max_attempts integer CHECK (max_attempts >= 1),
     notify       boolean NOT NULL DEFAULT false,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    paused       boolean NOT NULL DEFAULT false
+    paused       boolean NOT NULL DEFAULT false,
+    max_payload_bytes integer NOT NULL DEFAULT 1048576 CHECK (max_payload_bytes >= 1)
 );
 COMMENT ON TABLE @extschema@.pgqrs_queues IS
-    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel(); paused: dequeues deliver nothing';
+    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel(); paused: dequeues deliver nothing; max_payload_bytes: the largest payload an enqueue accepts (pg_column_size of the jsonb)';
 
 CREATE TABLE @extschema@.pgqrs_workers (
     id           bigserial PRIMARY KEY,
@@ -31,11 +32,14 @@ CREATE TABLE @extschema@.pgqrs_workers (
                  CHECK (status IN ('active', 'stopped', 'dead')),
     started_at   timestamptz NOT NULL,
     heartbeat_at timestamptz NOT NULL,
-    stopped_at   timestamptz
+    stopped_at   timestamptz,
+    registered_by text
 );
 CREATE INDEX pgqrs_workers_queue_id_idx ON @extschema@.pgqrs_workers (queue_id);
 COMMENT ON TABLE @extschema@.pgqrs_workers IS
     'pgqrs consumer and producer processes: active, stopped (by stop_worker) or dead (by reap_workers)';
+COMMENT ON COLUMN @extschema@.pgqrs_workers.registered_by IS
+    'the login role (session_user) that registered the worker: only it heartbeats and leases as the worker (NULL: registered before 0.3.0, by any role)';
 
 -- fillfactor leaves room on each page for the new row version of a lease.
 CREATE TABLE @extschema@.pgqrs_messages (

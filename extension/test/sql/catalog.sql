@@ -15,7 +15,7 @@ JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgqrs'
 WHERE p.proname NOT LIKE '\_%'
   AND NOT (p.prosecdef AND p.proconfig = '{"search_path=pg_catalog, pg_temp",plan_cache_mode=force_generic_plan}'
            AND obj_description(p.oid, 'pg_proc') IS NOT NULL)
-  AND p.proname NOT IN ('version', 'max_batch_size')
+  AND p.proname NOT IN ('version', 'max_batch_size', 'max_wait_seconds')
 ORDER BY 1;
 SELECT p.oid::regprocedure AS executable_by_public
 FROM pg_proc p
