@@ -37,7 +37,10 @@ postgresql_proc = factories.postgresql_proc(
     host="127.0.0.1",
     port=None,
     user="postgres",
-    postgres_options="-c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200",
+    # Many tests install pgqrs in databases of their own on this one server: they share its
+    # group roles (a real deployment says so per install; see the README's roles section).
+    postgres_options="-c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 "
+                     "-c pgqrs.reuse_roles=on",
     load=[_create_extension],
 )
 

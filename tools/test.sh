@@ -52,7 +52,9 @@ sql_tests() {
     "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
         -o "-p $port -k $dir -c listen_addresses='' -c fsync=off" start >/dev/null
     local rc=0
-    make -C "$repo" -s installcheck PG_CONFIG="$bindir/pg_config" TEST_OUTPUT="$dir/results" \
+    # The isolation tests install pgqrs in a database of their own, beside the regression
+    # tests' one: both use the same group roles.
+    PGOPTIONS="-c pgqrs.reuse_roles=on" make -C "$repo" -s installcheck PG_CONFIG="$bindir/pg_config" TEST_OUTPUT="$dir/results" \
         PGHOST="$dir" PGPORT="$port" PGUSER=postgres || rc=1
     [ $rc = 0 ] || cat "$dir"/results/*/regression.diffs 2>/dev/null || true
     "$bindir/pg_ctl" -D "$dir/data" -m fast stop >/dev/null
