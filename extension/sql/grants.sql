@@ -10,6 +10,24 @@
 --   consumer  dequeue and acknowledgements, workers, reaping one queue
 --   admin     every function, SELECT on the tables, DELETE on the archive and
 --             the workers
+-- _role_prefix()
+--   The prefix of this install's group roles as its grants show it: the name
+--   of the role that may run enqueue() without being its owner, less
+--   "_producer"; before the first grants, the schema's name.
+CREATE FUNCTION @extschema@._role_prefix()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(
+        (SELECT pg_catalog.left(r.rolname, -pg_catalog.length('_producer'))
+         FROM pg_proc p, aclexplode(p.proacl) a, pg_roles r
+         WHERE p.pronamespace = '@extschema@'::regnamespace AND p.proname = 'enqueue'
+           AND r.oid = a.grantee AND a.grantee <> p.proowner AND r.rolname LIKE '%\_producer'
+         ORDER BY r.rolname LIMIT 1),
+        (SELECT n.nspname::text FROM pg_namespace n WHERE n.oid = '@extschema@'::regnamespace))
+$$;
+
 -- _setup_roles() makes them and applies the grants below, at install, at
 -- upgrade, and whenever `pgqrs install` finds the install up to date.
 
@@ -22,6 +40,8 @@
 --   only if this install made it (its comment names this schema and
 --   database, or it holds USAGE on the schema already), or if the setting
 --   pgqrs.reuse_roles is on; a role that can log in is never used (PQ010).
+--   The prefix is the setting pgqrs.role_prefix, else _role_prefix(): an
+--   install keeps the roles it was given until told otherwise.
 --   The names are built from the prefix and quoted, never from a caller's
 --   input. Run by the install and upgrade scripts; EXECUTE for the owner only.
 CREATE FUNCTION @extschema@._setup_roles()
@@ -33,7 +53,7 @@ DECLARE
     v_schema_oid oid := '@extschema@'::regnamespace;
     v_schema name := (SELECT n.nspname FROM pg_namespace n WHERE n.oid = '@extschema@'::regnamespace);
     v_prefix text := coalesce(nullif(current_setting('pgqrs.role_prefix', true), ''),
-                              (SELECT n.nspname FROM pg_namespace n WHERE n.oid = '@extschema@'::regnamespace));
+                              @extschema@._role_prefix());
     v_reuse boolean := coalesce(nullif(current_setting('pgqrs.reuse_roles', true), ''), 'off')::boolean;
     v_marker text := format('pgqrs group role of schema %I in database %I',
                             (SELECT n.nspname FROM pg_namespace n WHERE n.oid = '@extschema@'::regnamespace),
@@ -113,7 +133,7 @@ BEGIN
             ('_check_worker', 'none'), ('_check_queue_settings', 'none'), ('_move_to_archive', 'none'),
             ('_queue_for_enqueue', 'none'), ('_payload_too_large', 'none'), ('_bury_exhausted', 'none'),
             ('_lease_for_worker', 'none'), ('_release_worker_messages', 'none'), ('_session_may', 'none'),
-            ('_setup_roles', 'none')
+            ('_role_prefix', 'none'), ('_setup_roles', 'none')
         ) AS d (fn, groups)
         JOIN pg_proc c ON c.proname = d.fn AND c.pronamespace = v_schema_oid
         UNION ALL

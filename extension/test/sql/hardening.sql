@@ -99,14 +99,19 @@ SET pgqrs.role_prefix = 'h_new';
 SELECT error_of('SELECT pgqrs._setup_roles()');
 SELECT rolname, rolcanlogin, shobj_description(oid, 'pg_authid') AS marker
 FROM pg_roles WHERE rolname LIKE 'h\_new\_%' ORDER BY rolname;
-SELECT error_of('SELECT pgqrs._setup_roles()') AS again_idempotent;
--- Back to this install's own roles; stale grants to anyone else are revoked.
+-- Without the setting, an install keeps the roles it was given.
 RESET pgqrs.role_prefix;
+SELECT error_of('SELECT pgqrs._setup_roles()') AS again_keeps_prefix;
+SELECT has_function_privilege('h_new_consumer', 'pgqrs.dequeue(text, integer, integer, bigint, integer)', 'EXECUTE')
+       AS new_consumer_dequeues;
+-- Back to the first roles; stale grants to anyone else are revoked.
+SET pgqrs.role_prefix = 'pgqrs';
 RESET pgqrs.reuse_roles;
 GRANT EXECUTE ON FUNCTION pgqrs.purge_queue(text) TO h_producer;
 SELECT error_of('SELECT pgqrs._setup_roles()');
 SELECT has_function_privilege('h_producer', 'pgqrs.purge_queue(text)', 'EXECUTE') AS stale_grant_kept,
        has_function_privilege('h_consumer', 'pgqrs.dequeue(text, integer, integer, bigint, integer)', 'EXECUTE') AS consumer_dequeues;
+RESET pgqrs.role_prefix;
 DROP OWNED BY h_hand_producer, h_hand_consumer, h_hand_admin, h_new_producer, h_new_consumer, h_new_admin;
 DROP ROLE h_hand_producer, h_hand_consumer, h_hand_admin, h_new_producer, h_new_consumer, h_new_admin;
 
