@@ -88,6 +88,8 @@ BEGIN
     RETURN v_queue;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._queue(text) IS
+    'internal: the queue''s row (PQ001 if there is none)';
 
 -- _queue_lock_class()
 --   The first key of the transaction-level advisory lock on a queue name (the
@@ -104,6 +106,8 @@ CREATE OR REPLACE FUNCTION @extschema@._queue_lock_class()
 RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 1886482802 $$;
+COMMENT ON FUNCTION @extschema@._queue_lock_class() IS
+    'internal: first key of the advisory lock on a queue name';
 
 -- _worker_lock_class()
 --   The first key of the transaction-level advisory lock on a worker id. A
@@ -116,6 +120,8 @@ CREATE OR REPLACE FUNCTION @extschema@._worker_lock_class()
 RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 1886482803 $$;
+COMMENT ON FUNCTION @extschema@._worker_lock_class() IS
+    'internal: first key of the advisory lock on a worker id';
 
 -- _shown(value)
 --   A user-supplied value as error messages quote it: its first 64
@@ -128,6 +134,8 @@ AS $$
                 THEN pg_catalog."left"(p_value, 64) OPERATOR(pg_catalog.||) '...'
                 ELSE p_value END
 $$;
+COMMENT ON FUNCTION @extschema@._shown(text) IS
+    'internal: a value as error messages quote it (64 characters at most)';
 
 -- _notify_channel(queue_id)
 --   The notification channel of a queue (see notify_channel()).
@@ -135,6 +143,8 @@ CREATE OR REPLACE FUNCTION @extschema@._notify_channel(p_queue_id bigint)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 'pgqrs_' || '@extschema@'::regnamespace::oid || '_' || p_queue_id $$;
+COMMENT ON FUNCTION @extschema@._notify_channel(bigint) IS
+    'internal: the notification channel of a queue id';
 
 -- _check_queue_name(name)
 --   1 to 64 characters: letters, digits, '_', '-' and '.', not starting with
@@ -154,6 +164,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_queue_name(text) IS
+    'internal: raises PQ003 for an invalid queue name';
 
 -- _check_seconds(argument, value)
 --   A number of seconds: not NULL, not negative. Raises PQ004 otherwise.
@@ -168,6 +180,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_seconds(text, integer) IS
+    'internal: raises PQ004 for a NULL or negative number of seconds';
 
 -- _check_count(argument, value)
 --   A number of items: at least 1 (PQ004), at most max_batch_size() (PQ006).
@@ -187,6 +201,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_count(text, integer) IS
+    'internal: raises PQ004 or PQ006 for a count out of range';
 
 -- _check_ids(argument, ids)
 --   An array of message ids: not NULL, one-dimensional (PQ004), at most
@@ -210,6 +226,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_ids(text, bigint[]) IS
+    'internal: raises PQ004 or PQ006 for a bad id array';
 
 -- _check_worker(worker_id, queue)
 --   The worker exists (PQ008), was registered by this session's login role
@@ -247,6 +265,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_worker(bigint, @extschema@.pgqrs_queues) IS
+    'internal: raises PQ004, PQ008 or PQ009 unless the worker may act now';
 
 -- _move_to_archive(queue_id, ids, worker_id, dead_lettered)
 --   Moves messages from pgqrs_messages (and, without a worker_id, from
@@ -290,6 +310,8 @@ BEGIN
     RETURNING a.id;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._move_to_archive(bigint, bigint[], bigint, boolean) IS
+    'internal: moves messages to the archive; returns the ids moved';
 -- Queue lifecycle.
 
 -- create_queue(queue_name, max_attempts, if_not_exists, notify, max_payload_bytes)
@@ -356,6 +378,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_queue_settings(integer, integer) IS
+    'internal: raises PQ004 for bad queue settings';
 
 -- alter_queue(queue_name, max_attempts, notify, max_payload_bytes)
 --   Changes the settings create_queue takes, by the same names; a NULL
@@ -580,6 +604,8 @@ BEGIN
     RETURN v_queue;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._queue_for_enqueue(text, boolean) IS
+    'internal: the queue to write to, under its shared lock';
 
 -- _payload_too_large(queue, argument, size)
 --   Raises PQ005 for a payload over the queue's max_payload_bytes.
@@ -594,6 +620,8 @@ BEGIN
               HINT = 'Store large data elsewhere and enqueue a reference, or raise the limit with alter_queue().';
 END
 $$;
+COMMENT ON FUNCTION @extschema@._payload_too_large(@extschema@.pgqrs_queues, text, integer) IS
+    'internal: raises PQ005 for a payload over max_payload_bytes';
 
 -- enqueue(queue_name, payload, delay_seconds)
 --   Adds one message, visible after delay_seconds by the server clock.
@@ -752,6 +780,8 @@ BEGIN
     RETURN cardinality(v_ids);
 END
 $$;
+COMMENT ON FUNCTION @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz) IS
+    'internal: moves messages that used up max_attempts to the dead letters';
 
 -- max_wait_seconds()
 --   The longest long poll dequeue() takes (PQ004 above it): a waiting call
@@ -782,6 +812,8 @@ BEGIN
     PERFORM @extschema@._check_worker(p_worker_id, p_queue);  -- a statement of its own: sees a stop committed before the lock
 END
 $$;
+COMMENT ON FUNCTION @extschema@._lease_for_worker(bigint, @extschema@.pgqrs_queues) IS
+    'internal: holds a worker''s lock for a lease, and checks it is still active';
 
 -- dequeue(queue_name, qty, vt_seconds, worker_id, wait_seconds)
 --   Leases up to qty visible messages, oldest first, skipping rows other
@@ -1291,6 +1323,8 @@ BEGIN
     RETURN v_count;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._release_worker_messages(bigint, bigint[]) IS
+    'internal: makes the messages held by workers visible again';
 
 -- _session_may(function)
 --   Whether this session's login role may run the function: how the functions
@@ -1300,6 +1334,8 @@ CREATE OR REPLACE FUNCTION @extschema@._session_may(p_function regprocedure)
 RETURNS boolean
 LANGUAGE sql STABLE
 AS $$ SELECT pg_catalog.has_function_privilege(session_user, p_function, 'EXECUTE') $$;
+COMMENT ON FUNCTION @extschema@._session_may(regprocedure) IS
+    'internal: whether the session''s login role may run a function';
 
 -- register_worker(queue_name, hostname, port)
 --   Registers an active worker for the queue, owned by this session's login
@@ -1685,6 +1721,8 @@ AS $$
          ORDER BY r.rolname LIMIT 1),
         (SELECT n.nspname::text FROM pg_namespace n WHERE n.oid = '@extschema@'::regnamespace))
 $$;
+COMMENT ON FUNCTION @extschema@._role_prefix() IS
+    'internal: the prefix of this install''s group roles';
 
 -- _setup_roles() makes them and applies the grants below, at install, at
 -- upgrade, and whenever `pgqrs install` finds the install up to date.

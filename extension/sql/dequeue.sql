@@ -29,6 +29,8 @@ BEGIN
     RETURN cardinality(v_ids);
 END
 $$;
+COMMENT ON FUNCTION @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz) IS
+    'internal: moves messages that used up max_attempts to the dead letters';
 
 -- max_wait_seconds()
 --   The longest long poll dequeue() takes (PQ004 above it): a waiting call
@@ -59,6 +61,8 @@ BEGIN
     PERFORM @extschema@._check_worker(p_worker_id, p_queue);  -- a statement of its own: sees a stop committed before the lock
 END
 $$;
+COMMENT ON FUNCTION @extschema@._lease_for_worker(bigint, @extschema@.pgqrs_queues) IS
+    'internal: holds a worker''s lock for a lease, and checks it is still active';
 
 -- dequeue(queue_name, qty, vt_seconds, worker_id, wait_seconds)
 --   Leases up to qty visible messages, oldest first, skipping rows other

@@ -26,6 +26,8 @@ BEGIN
     RETURN v_queue;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._queue_for_enqueue(text, boolean) IS
+    'internal: the queue to write to, under its shared lock';
 
 -- _payload_too_large(queue, argument, size)
 --   Raises PQ005 for a payload over the queue's max_payload_bytes.
@@ -40,6 +42,8 @@ BEGIN
               HINT = 'Store large data elsewhere and enqueue a reference, or raise the limit with alter_queue().';
 END
 $$;
+COMMENT ON FUNCTION @extschema@._payload_too_large(@extschema@.pgqrs_queues, text, integer) IS
+    'internal: raises PQ005 for a payload over max_payload_bytes';
 
 -- enqueue(queue_name, payload, delay_seconds)
 --   Adds one message, visible after delay_seconds by the server clock.

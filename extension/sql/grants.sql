@@ -27,6 +27,8 @@ AS $$
          ORDER BY r.rolname LIMIT 1),
         (SELECT n.nspname::text FROM pg_namespace n WHERE n.oid = '@extschema@'::regnamespace))
 $$;
+COMMENT ON FUNCTION @extschema@._role_prefix() IS
+    'internal: the prefix of this install''s group roles';
 
 -- _setup_roles() makes them and applies the grants below, at install, at
 -- upgrade, and whenever `pgqrs install` finds the install up to date.

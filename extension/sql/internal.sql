@@ -65,6 +65,8 @@ BEGIN
     RETURN v_queue;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._queue(text) IS
+    'internal: the queue''s row (PQ001 if there is none)';
 
 -- _queue_lock_class()
 --   The first key of the transaction-level advisory lock on a queue name (the
@@ -81,6 +83,8 @@ CREATE FUNCTION @extschema@._queue_lock_class()
 RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 1886482802 $$;
+COMMENT ON FUNCTION @extschema@._queue_lock_class() IS
+    'internal: first key of the advisory lock on a queue name';
 
 -- _worker_lock_class()
 --   The first key of the transaction-level advisory lock on a worker id. A
@@ -93,6 +97,8 @@ CREATE FUNCTION @extschema@._worker_lock_class()
 RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 1886482803 $$;
+COMMENT ON FUNCTION @extschema@._worker_lock_class() IS
+    'internal: first key of the advisory lock on a worker id';
 
 -- _shown(value)
 --   A user-supplied value as error messages quote it: its first 64
@@ -105,6 +111,8 @@ AS $$
                 THEN pg_catalog."left"(p_value, 64) OPERATOR(pg_catalog.||) '...'
                 ELSE p_value END
 $$;
+COMMENT ON FUNCTION @extschema@._shown(text) IS
+    'internal: a value as error messages quote it (64 characters at most)';
 
 -- _notify_channel(queue_id)
 --   The notification channel of a queue (see notify_channel()).
@@ -112,6 +120,8 @@ CREATE FUNCTION @extschema@._notify_channel(p_queue_id bigint)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 'pgqrs_' || '@extschema@'::regnamespace::oid || '_' || p_queue_id $$;
+COMMENT ON FUNCTION @extschema@._notify_channel(bigint) IS
+    'internal: the notification channel of a queue id';
 
 -- _check_queue_name(name)
 --   1 to 64 characters: letters, digits, '_', '-' and '.', not starting with
@@ -131,6 +141,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_queue_name(text) IS
+    'internal: raises PQ003 for an invalid queue name';
 
 -- _check_seconds(argument, value)
 --   A number of seconds: not NULL, not negative. Raises PQ004 otherwise.
@@ -145,6 +157,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_seconds(text, integer) IS
+    'internal: raises PQ004 for a NULL or negative number of seconds';
 
 -- _check_count(argument, value)
 --   A number of items: at least 1 (PQ004), at most max_batch_size() (PQ006).
@@ -164,6 +178,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_count(text, integer) IS
+    'internal: raises PQ004 or PQ006 for a count out of range';
 
 -- _check_ids(argument, ids)
 --   An array of message ids: not NULL, one-dimensional (PQ004), at most
@@ -187,6 +203,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_ids(text, bigint[]) IS
+    'internal: raises PQ004 or PQ006 for a bad id array';
 
 -- _check_worker(worker_id, queue)
 --   The worker exists (PQ008), was registered by this session's login role
@@ -224,6 +242,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_worker(bigint, @extschema@.pgqrs_queues) IS
+    'internal: raises PQ004, PQ008 or PQ009 unless the worker may act now';
 
 -- _move_to_archive(queue_id, ids, worker_id, dead_lettered)
 --   Moves messages from pgqrs_messages (and, without a worker_id, from
@@ -267,3 +287,5 @@ BEGIN
     RETURNING a.id;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._move_to_archive(bigint, bigint[], bigint, boolean) IS
+    'internal: moves messages to the archive; returns the ids moved';

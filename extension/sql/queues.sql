@@ -64,6 +64,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._check_queue_settings(integer, integer) IS
+    'internal: raises PQ004 for bad queue settings';
 
 -- alter_queue(queue_name, max_attempts, notify, max_payload_bytes)
 --   Changes the settings create_queue takes, by the same names; a NULL

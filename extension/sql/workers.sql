@@ -24,6 +24,8 @@ BEGIN
     RETURN v_count;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._release_worker_messages(bigint, bigint[]) IS
+    'internal: makes the messages held by workers visible again';
 
 -- _session_may(function)
 --   Whether this session's login role may run the function: how the functions
@@ -33,6 +35,8 @@ CREATE FUNCTION @extschema@._session_may(p_function regprocedure)
 RETURNS boolean
 LANGUAGE sql STABLE
 AS $$ SELECT pg_catalog.has_function_privilege(session_user, p_function, 'EXECUTE') $$;
+COMMENT ON FUNCTION @extschema@._session_may(regprocedure) IS
+    'internal: whether the session''s login role may run a function';
 
 -- register_worker(queue_name, hostname, port)
 --   Registers an active worker for the queue, owned by this session's login

@@ -23,6 +23,14 @@ JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.de
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgqrs'
 WHERE has_function_privilege('public', p.oid, 'EXECUTE');
 
+-- Every function, internal ones too, has a comment: \df+ explains it, and
+-- the Python package reads the signatures from the COMMENT ON FUNCTION lines.
+SELECT p.oid::regprocedure AS uncommented
+FROM pg_proc p
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pgqrs'
+WHERE obj_description(p.oid, 'pg_proc') IS NULL;
+
 -- The public API with its argument names, as the contract gives them.
 SELECT p.proname, pg_get_function_arguments(p.oid) AS arguments, pg_get_function_result(p.oid) AS result
 FROM pg_proc p
