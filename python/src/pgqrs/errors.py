@@ -35,7 +35,9 @@ __all__ = [
     "NotInstalled",
     "VersionMismatch",
     "DatabaseError",
+    "ECHO_LIMIT",
     "SQLSTATE_ERRORS",
+    "shorten",
     "translate_error",
     "wrap_errors",
 ]
@@ -191,6 +193,17 @@ def _connection_message(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+#: How much of a user-supplied value an error message shows, as the server's messages do.
+ECHO_LIMIT = 64
+
+
+def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``str(value)``, cut to ``limit`` characters and "..." when longer (a huge value stays readable)."""
+    try:
+        text = str(value)
+    except ValueError:  # an int with more digits than Python converts to text
+        text = f"an integer of {value.bit_length()} bits"  # type: ignore[attr-defined]
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 F = TypeVar("F", bound=Callable[..., Any])
