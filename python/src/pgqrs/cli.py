@@ -324,15 +324,24 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 @cli.command()
+@click.option("--role-prefix", metavar="PREFIX",
+              help="Group roles PREFIX_producer, PREFIX_consumer, PREFIX_admin (default: the schema's name).")
+@click.option("--reuse-roles", is_flag=True,
+              help="Use existing group roles of those names that pgqrs did not create (refused otherwise).")
+@click.option("--allow-writable-schema", is_flag=True,
+              help="Install directly into a schema where roles other than its owner may create objects.")
 @pass_state
-def install(state: State) -> None:
+def install(state: State, role_prefix: str | None, reuse_roles: bool, allow_writable_schema: bool) -> None:
     """Install pgqrs into the schema, or upgrade it (idempotent).
 
-    Does nothing when this version is installed already. Uses CREATE EXTENSION when the server has the extension files,
-    and runs the same SQL directly into the schema otherwise. An older install is upgraded in place: ALTER EXTENSION
-    pgqrs UPDATE, or the upgrade scripts this package carries for a direct install. Prints which way it went.
+    Does nothing when this version is installed already, except give back missing group roles and grants. Uses
+    CREATE EXTENSION when the server has the extension files (schema pgqrs only; a superuser's job), and runs the
+    same SQL directly into the schema otherwise. An older install is upgraded in place: ALTER EXTENSION pgqrs
+    UPDATE, or the upgrade scripts this package carries for a direct install. Prints which way it went.
     """
-    result = state.admin().install()
+    result = state.admin().install(
+        role_prefix=role_prefix, reuse_roles=reuse_roles, allow_writable_schema=allow_writable_schema
+    )
     how = "extension (CREATE EXTENSION)" if result.method == "extension" else "direct (SQL script run into the schema)"
     if result.previous_version is not None:
         text = f"upgraded pgqrs from {result.previous_version} to {result.version} in schema {result.schema}: {how}"

@@ -30,10 +30,12 @@ __all__ = [
     "QueueNotEmpty",
     "WorkerNotFound",
     "WorkerNotActive",
+    "RoleConflict",
     "ConfigError",
     "ConnectionFailed",
     "NotInstalled",
     "VersionMismatch",
+    "InstallRefused",
     "DatabaseError",
     "ECHO_LIMIT",
     "SQLSTATE_ERRORS",
@@ -113,6 +115,12 @@ class WorkerNotActive(PgqrsError):
     sqlstate = "PQ009"
 
 
+class RoleConflict(PgqrsError):
+    """Roles of the names an install would use exist already and are not pgqrs's to use."""
+
+    sqlstate = "PQ010"
+
+
 class ConfigError(PgqrsError):
     """The configuration is invalid."""
 
@@ -127,6 +135,10 @@ class NotInstalled(PgqrsError):
 
 class VersionMismatch(PgqrsError):
     """The installed pgqrs cannot be brought to this package's version."""
+
+
+class InstallRefused(PgqrsError):
+    """pgqrs cannot be installed this way here (the hint says which way can)."""
 
 
 class DatabaseError(PgqrsError):
@@ -145,6 +157,7 @@ SQLSTATE_ERRORS: dict[str, type[PgqrsError]] = {
         QueueNotEmpty,
         WorkerNotFound,
         WorkerNotActive,
+        RoleConflict,
     )
     if cls.sqlstate
 }
