@@ -357,7 +357,8 @@ def test_worker_commands(pgqrs, conn):
     assert pgqrs.table("worker", "stop", w3) == f"stopped worker {w3}, released 0 message(s)\n"
 
     conn.execute("UPDATE pgqrs.pgqrs_workers SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [w2])
-    assert pgqrs.json("worker", "reap", "--stale-after", "60") == {"stale_after_seconds": 60, "released": 0}
+    assert pgqrs.json("worker", "reap", "--stale-after", "60") == {"stale_after_seconds": 60, "queue": None,
+                                                                    "released": 0}
     assert pgqrs.json("worker", "show", w2)["status"] == "dead"
     assert "released 0 message(s)" in pgqrs.table("worker", "reap", "--stale-after", "60")
     pgqrs.fails("worker", "reap", code=2)  # --stale-after is required

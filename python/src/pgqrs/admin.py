@@ -193,8 +193,10 @@ class _AdminBase:
         """Stop a worker; returns how many messages it held that became visible again."""
         return self._one(self._st.stop_worker, worker_id)
 
-    def reap_workers(self, stale_after_seconds: int) -> Any:
-        return self._one(self._st.reap_workers, stale_after_seconds)
+    def reap_workers(self, stale_after_seconds: int, queue: str | None = None) -> Any:
+        """Mark the workers of queue silent for stale_after_seconds (5 at least) dead and make their messages
+        visible; returns how many. Without queue, of every queue (which needs the admin's rights)."""
+        return self._one(self._st.reap_workers, stale_after_seconds, queue)
 
     def purge_workers(self, older_than_seconds: int = 86400) -> Any:
         return self._one(self._st.purge_workers, older_than_seconds)

@@ -45,6 +45,7 @@ from pgqrs.config import Config
 from pgqrs.consumer import Consumer
 from pgqrs.errors import InvalidPayload, NotInstalled, PgqrsError, shorten
 from pgqrs.producer import BATCH_ELEMENT, JsonText, Producer, parse_json_payload
+from pgqrs.worker import MIN_STALE_AFTER_SECONDS
 
 log = logging.getLogger("pgqrs.cli")
 
@@ -740,14 +741,20 @@ def worker_stop(state: State, worker_id: int) -> None:
 
 @worker.command("reap")
 @click.option(
-    "--stale-after", type=click.IntRange(min=0), required=True, metavar="SECONDS", help="Heartbeat age that counts as dead."
+    "--stale-after",
+    type=click.IntRange(min=MIN_STALE_AFTER_SECONDS, max=SECONDS.max),
+    required=True,
+    metavar="SECONDS",
+    help=f"Heartbeat age that counts as dead (at least {MIN_STALE_AFTER_SECONDS}).",
 )
+@click.option("--queue", "queue_name", metavar="QUEUE",
+              help="Only the workers of QUEUE (default: every queue, which needs the admin's rights).")
 @pass_state
-def worker_reap(state: State, stale_after: int) -> None:
+def worker_reap(state: State, stale_after: int, queue_name: str | None) -> None:
     """Mark workers without a recent heartbeat dead and release their messages."""
-    released = state.admin().reap_workers(stale_after)
+    released = state.admin().reap_workers(stale_after, queue=queue_name)
     state.emit(
-        {"stale_after_seconds": stale_after, "released": released},
+        {"stale_after_seconds": stale_after, "queue": queue_name, "released": released},
         text=f"released {released} message(s) held by workers silent for {stale_after}s or more",
     )
 
