@@ -346,25 +346,20 @@ def test_a_database_owner_is_pointed_to_the_direct_install(postgresql_proc, role
         execute(superuser, sql.SQL("ALTER DATABASE {} OWNER TO postgres").format(sql.Identifier(dbname)))
 
 
-def test_admin_group_deletes_workers_and_archived_messages(empty_dsn, roles):
-    """A login role in the admin group (0.3.0 grants it DELETE on pgqrs_workers and pgqrs_archive)."""
-    schema = unique("adm")  # also the prefix of its group roles
-    roles.track_groups(empty_dsn, schema)
-    superuser = Config(dsn=empty_dsn, schema=schema)
+def test_admin_group_deletes_workers_and_archived_messages(dsn, roles):
+    """A login role in pgqrs_admin (0.3.0 grants the admin group DELETE on pgqrs_workers and pgqrs_archive)."""
+    superuser = Config(dsn=dsn)
     with Admin(superuser) as admin:
-        admin.install()
         admin.create_queue("q")
         wid = admin.register_worker("q", "host", 1)
         done_wid = admin.register_worker("q", "host", 2)
         admin.stop_worker(done_wid)
-        producer = Producer(admin.pool, "q", superuser)
-        archived, held = producer.batch_enqueue([{"n": 1}, {"n": 2}])
+        archived, held = Producer(admin.pool, "q", superuser).batch_enqueue([{"n": 1}, {"n": 2}])
         consumer = Consumer(admin.pool, "q", superuser, worker_id=wid)
         assert [m.id for m in consumer.dequeue_batch(2)] == [archived, held]
         assert consumer.archive(archived)
-    member, member_dsn = roles.login(empty_dsn)
-    execute(empty_dsn, sql.SQL("GRANT {} TO {}").format(sql.Identifier(f"{schema}_admin"), sql.Identifier(member)))
-    with Admin(Config(dsn=member_dsn, schema=schema)) as admin:
+    _, member = roles.login(dsn, "IN ROLE pgqrs_admin")
+    with Admin(Config(dsn=member)) as admin:
         assert admin.archive.delete(archived) is True
         assert admin.archive.get(archived) is None
         assert admin.workers.delete(wid) is True  # an active worker: stopped first, its message released
