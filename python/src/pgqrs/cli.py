@@ -589,8 +589,8 @@ def message_send(state: State, queue_name: str, payload: str | None, delay: int,
     where = name  # shown whole: the path of a file that could be opened
     with _Interrupts() as interrupts:
         try:
+            producer = state.producer(queue_name)  # a bad DSN is reported before a long file is read
             payloads, line_numbers = _read_json_lines(stream, where)
-            producer = state.producer(queue_name)
             try:
                 ids = _send_all(producer, queue_name, payloads, delay, interrupts)
             except PgqrsError as exc:

@@ -41,6 +41,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class JsonText(Jsonb):
     """JSON text already checked by parse_json_payload, sent as it is (numbers keep every digit)."""
 
+    __slots__ = ()  # a file of a million lines makes a million of these
+
     def __init__(self, text: str) -> None:
         super().__init__(text, dumps=str)
 
