@@ -134,10 +134,15 @@ def test_reap_workers(admin):
     assert admin.reap_workers(3600) == 0
     with admin.pool.connection() as conn:
         conn.execute("UPDATE pgqrs.pgqrs_workers SET heartbeat_at = now() - interval '1 hour'")
-    assert admin.reap_workers(60) == 1
+    admin.create_queue("other")
+    assert admin.reap_workers(60, queue="other") == 0  # one queue: not this worker's
+    assert admin.get_worker(wid).status == "active"
+    assert admin.reap_workers(60, queue="r") == 1
     assert admin.get_worker(wid).status == "dead"
-    with pytest.raises(InvalidArgument):
-        admin.reap_workers(-1)
+    with pytest.raises(InvalidArgument, match="at least 5"):
+        admin.reap_workers(4)
+    with pytest.raises(QueueNotFound):
+        admin.reap_workers(60, queue="ghost")
 
 
 def test_archive_and_messages(admin):

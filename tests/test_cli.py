@@ -64,15 +64,16 @@ class Pgqrs:
         return json.loads(self.ok(*args, fmt="json", **kwargs))
 
     def fails(self, *args, code: int = 1, stdout: bool = False, **kwargs) -> str:
-        """Runs a failing command; returns its one error line."""
+        """Runs a failing command; returns its error line (the server's Detail and Hint may follow it)."""
         result = self.invoke(*args, **kwargs)
         assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
         assert isinstance(result.exception, SystemExit), result.exception  # no traceback
         lines = result.stderr.strip().splitlines()
         if code == 1:
-            assert len(lines) == 1, result.stderr
             assert lines[0].startswith("Error: "), result.stderr
+            assert all(line.startswith(("Detail: ", "Hint: ")) for line in lines[1:]), result.stderr
             assert "Traceback" not in result.stderr
+            return lines[0]
         if not stdout:
             assert result.stdout == ""
         return lines[-1]
@@ -316,8 +317,8 @@ def test_invalid_json_lines_send_nothing(pgqrs, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"ok": 1}\n{"ok": 2}\n{not json}\n')
     line = pgqrs.fails("message", "send", "q", "--file", str(bad))
-    assert "invalid JSON" in line and "line 3" in line
-    assert "stdin, line 2" in pgqrs.fails("message", "send", "q", input='1\n{"a":\n')
+    assert "not valid JSON" in line and "bad.jsonl:3: " in line
+    assert "stdin:2: " in pgqrs.fails("message", "send", "q", input='1\n{"a":\n')
     assert pgqrs.json("message", "count", "q")["count"] == 0
     pgqrs.fails("message", "send", "q", "{}", "--file", str(bad), code=2)  # not both
 
@@ -356,7 +357,8 @@ def test_worker_commands(pgqrs, conn):
     assert pgqrs.table("worker", "stop", w3) == f"stopped worker {w3}, released 0 message(s)\n"
 
     conn.execute("UPDATE pgqrs.pgqrs_workers SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [w2])
-    assert pgqrs.json("worker", "reap", "--stale-after", "60") == {"stale_after_seconds": 60, "released": 0}
+    assert pgqrs.json("worker", "reap", "--stale-after", "60") == {"stale_after_seconds": 60, "queue": None,
+                                                                    "released": 0}
     assert pgqrs.json("worker", "show", w2)["status"] == "dead"
     assert "released 0 message(s)" in pgqrs.table("worker", "reap", "--stale-after", "60")
     pgqrs.fails("worker", "reap", code=2)  # --stale-after is required
@@ -417,18 +419,19 @@ def test_dead_letters_list_replay_purge(pgqrs, conn):
 
 def test_dsn_from_env_and_from_a_config_file(dsn, tmp_path):
     nodsn = Pgqrs(None)
-    assert "DSN" in nodsn.fails("queue", "list") or "dsn" in nodsn.fails("queue", "list")
+    assert "DSN" in nodsn.fails("queue", "list", code=2)  # a configuration error is a usage error
     assert nodsn.json("queue", "list", env={"PGQRS_DSN": dsn}) == []
     config = tmp_path / "custom.yaml"
     config.write_text(f"dsn: '{dsn}'\n")
     assert nodsn.json("--config", str(config), "queue", "list") == []
     (tmp_path / "pgqrs.yaml").write_text(f"dsn: '{dsn}'\nschema: nowhere\n")
     assert nodsn.json("-s", "pgqrs", "queue", "list") == []  # the flag beats the file
-    line = nodsn.fails("queue", "list")  # schema "nowhere" from ./pgqrs.yaml
+    line = nodsn.fails("queue", "list")  # schema "nowhere" from ./pgqrs.yaml: not installed there
     assert "install" in line
     (tmp_path / "broken.yaml").write_text("dsn: [unclosed\n")
-    assert "broken.yaml" in nodsn.fails("-c", str(tmp_path / "broken.yaml"), "queue", "list")
-    assert "PGQRS_MAX_CONNECTIONS" in nodsn.fails("queue", "list", env={"PGQRS_DSN": dsn, "PGQRS_MAX_CONNECTIONS": "many"})
+    assert "broken.yaml" in nodsn.fails("-c", str(tmp_path / "broken.yaml"), "queue", "list", code=2)
+    assert "PGQRS_MAX_CONNECTIONS" in nodsn.fails("queue", "list", code=2,
+                                                  env={"PGQRS_DSN": dsn, "PGQRS_MAX_CONNECTIONS": "many"})
 
 
 def test_out_writes_the_output_to_a_file(pgqrs, tmp_path):
@@ -451,8 +454,8 @@ def test_log_level_and_log_dest(pgqrs, tmp_path):
 
 def test_invalid_json_payload(pgqrs):
     pgqrs.ok("queue", "create", "q")
-    assert pgqrs.fails("message", "send", "q", "{'a': 1}").startswith("Error: invalid JSON payload")
-    assert pgqrs.fails("--format", "json", "message", "send", "q", "not json").startswith("Error: invalid JSON")
+    assert pgqrs.fails("message", "send", "q", "{'a': 1}").startswith("Error: payload is not valid JSON")
+    assert pgqrs.fails("--format", "json", "message", "send", "q", "not json").startswith("Error: payload is not valid")
     assert pgqrs.json("message", "count", "q")["count"] == 0
 
 
@@ -592,4 +595,5 @@ def test_seed_workflow_through_the_console_script(empty_dsn, tmp_path):
     assert [q["queue_name"] for q in json.loads(sh("--format", "json", "queue", "list"))] == ["q"]
     err = subprocess.run([str(PGQRS_SCRIPT), "queue", "purge", "nosuch"], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
-    assert err.returncode == 1 and err.stdout == "" and err.stderr == 'Error: queue "nosuch" does not exist\n'
+    assert err.returncode == 1 and err.stdout == ""
+    assert err.stderr.splitlines()[0] == 'Error: queue "nosuch" does not exist'

@@ -64,6 +64,12 @@ def test_load_finds_pgqrs_yaml_in_cwd(tmp_path, monkeypatch):
         ("dsn: x\nmax_connections: many\n", "max_connections from config file .* must be an integer"),
         ("dsn: x\nschema: 'bad-name'\n", "invalid schema name 'bad-name' from config file"),
         ("schema: s\n", "no database DSN"),
+        ("dsn: x\nconnection_timeout_seconds: .nan\n", "connection_timeout_seconds .* must be a finite number"),
+        ("dsn: x\nconnection_timeout_seconds: .inf\n", "must be a finite number"),
+        ("dsn: x\nmax_connections: .inf\n", "must be an integer"),
+        ("dsn: x\ndefault_lock_time_seconds: 3000000000\n", "must be at most 2147483647"),
+        ("dsn: x\nmax_connections: " + "9" * 5000 + "\n", "holds a value that cannot be read"),
+        ("dsn: " + "[" * 3000 + "\n", "nested too deeply"),
     ],
 )
 def test_file_errors_name_the_file(tmp_path, content, message):
@@ -105,3 +111,25 @@ def test_schema_validation_in_constructor():
     with pytest.raises(ConfigError):
         Config(dsn="x", schema="x" * 64)
     assert Config(dsn="x", schema="_" + "x" * 62).schema.startswith("_")
+
+
+def test_files_that_cannot_be_config_files(tmp_path):
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"dsn: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"latin1.yaml' is not UTF-8 text: byte 0xe9 at offset 8"):
+        Config.from_file(latin1)
+    with pytest.raises(ConfigError, match="is a directory, not a file"):
+        Config.load_with_options(config_file=tmp_path, environ={})
+    with pytest.raises(ConfigError, match="PGQRS_CONFIG_FILE.* is a directory"):
+        Config.load_with_options(environ={"PGQRS_CONFIG_FILE": str(tmp_path)})
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes(b"\xef\xbb\xbfdsn: dbname=x\n")
+    assert Config.from_file(bom).dsn == "dbname=x"
+
+
+def test_a_huge_value_is_cut_in_the_message():
+    with pytest.raises(ConfigError) as excinfo:
+        Config.from_env({"PGQRS_DSN": "x", "PGQRS_MAX_CONNECTIONS": "x" * 100_000})
+    assert len(str(excinfo.value)) < 200 and str(excinfo.value).endswith("...")
+    with pytest.raises(ConfigError, match="finite"):
+        Config.from_env({"PGQRS_DSN": "x", "PGQRS_CONNECTION_TIMEOUT": "nan"})

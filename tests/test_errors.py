@@ -29,6 +29,7 @@ EXPECTED = {
     "PQ001": "QueueNotFound", "PQ002": "QueueExists", "PQ003": "InvalidQueueName",
     "PQ004": "InvalidArgument", "PQ005": "InvalidPayload", "PQ006": "BatchTooLarge",
     "PQ007": "QueueNotEmpty", "PQ008": "WorkerNotFound", "PQ009": "WorkerNotActive",
+    "PQ010": "RoleConflict",
 }
 
 

@@ -317,9 +317,9 @@ def test_sigkill_mid_job_every_job_is_done_by_another_worker(dsn, lab, recovery)
     sql(dsn, "SELECT pgqrs.create_queue('kill', notify => true)")
     ids = set(enqueue_many(dsn, "kill", [{"sleep": 0.4} for _ in range(60)]))
     if recovery == "reap":
-        # Long lease: only reaping (3 s without heartbeat) can bring the jobs back in time.
-        first_opts = ["--lock-time", "300", "--heartbeat-interval", "0.5", "--stale-after", "3"]
-        second_opts = ["--lock-time", "300", "--heartbeat-interval", "0.5", "--stale-after", "3"]
+        # Long lease: only reaping (5 s without heartbeat, the least there is) can bring the jobs back in time.
+        first_opts = ["--lock-time", "300", "--heartbeat-interval", "1", "--stale-after", "5"]
+        second_opts = ["--lock-time", "300", "--heartbeat-interval", "1", "--stale-after", "5"]
     else:
         # Short lease, no reaping within the test: the lease running out brings them back.
         first_opts = ["--lock-time", "2", "--stale-after", "300"]
@@ -371,9 +371,10 @@ def test_pgqrs_worker_reap_releases_a_dead_workers_jobs_at_once(dsn, lab):
     [first_id] = worker_id_of(dsn, first.pid)
     held = sql(dsn, "SELECT count(*) FROM pgqrs.pgqrs_messages WHERE worker_id = %s", (first_id,))[0][0]
     assert held >= 1
-    time.sleep(1.1)
-    reap = subprocess.run([PGQRS, "--format", "json", "worker", "reap", "--stale-after", "1"], env=lab.env(dsn),
-                          capture_output=True, text=True, timeout=30)
+    # Silent for an hour, as far as the heartbeats tell (stale_after is 5 s at least).
+    sql(dsn, "UPDATE pgqrs.pgqrs_workers SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", (first_id,))
+    reap = subprocess.run([PGQRS, "--format", "json", "worker", "reap", "--stale-after", "5", "--queue", "reap"],
+                          env=lab.env(dsn), capture_output=True, text=True, timeout=30)
     if "NotImplementedError" in reap.stderr:
         pytest.skip("Admin.reap_workers is not implemented yet")
     assert reap.returncode == 0, reap.stderr

@@ -276,14 +276,18 @@ async def test_reaped_worker_registers_again_and_its_late_ack_is_refused(dsn):
         release.wait(20)
 
     worker = Worker(Config.from_dsn(dsn), "reaped", handler, poll_interval_seconds=0.1,
-                    heartbeat_interval_seconds=0.5, stale_after_seconds=1, reap=False)
+                    heartbeat_interval_seconds=0.5, stale_after_seconds=5, reap=False)
     task = asyncio.create_task(worker.run_async())
     try:
         await until(lambda: sql(dsn, "SELECT worker_id FROM pgqrs.pgqrs_messages")[0][0] is not None
                     if sql(dsn, "SELECT 1 FROM pgqrs.pgqrs_messages") else False, what="lease")
         first = worker.worker_id
-        # Mark it dead as a peer would after missed heartbeats (stale_after 0: every active worker).
-        assert sql(dsn, "SELECT pgqrs.reap_workers(0)") == [(1,)]
+        # Mark it dead as a peer would after missed heartbeats: its heartbeat backdated, then reaped,
+        # in one transaction, so that no heartbeat of its own gets in between.
+        with psycopg.connect(dsn) as conn:
+            conn.execute("UPDATE pgqrs.pgqrs_workers SET heartbeat_at = now() - interval '1 hour' WHERE id = %s",
+                         [first])
+            assert conn.execute("SELECT pgqrs.reap_workers(5)").fetchall() == [(1,)]
         # Another consumer takes the released message and acks it.
         [(taken,)] = sql(dsn, "SELECT id FROM pgqrs.dequeue('reaped', 1, 30)")
         assert taken == msg_id

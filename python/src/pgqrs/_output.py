@@ -1,19 +1,110 @@
-"""Rendering for the CLI: one function turns a result into JSON or an aligned table.
+"""The CLI's shared pieces: parameter types for what comes in, rendering for what goes out.
 
-Results are the library's dataclasses (anything with ``to_dict()``), plain dicts,
-lists of either, or scalars. JSON uses ``to_dict()`` (ISO 8601 times, intervals
-in seconds); tables use the raw values so that times and ages can be shown for a
+Parameter types: every integer option or argument is bounded to the SQL type it
+feeds (a 32-bit integer, a 64-bit id), so a value out of range is a usage error
+(exit 2) before anything connects.
+
+Rendering: one function turns a result into JSON or an aligned table. Results
+are the library's dataclasses (anything with ``to_dict()``), plain dicts, lists
+of either, or scalars. JSON uses ``to_dict()`` (ISO 8601 times, intervals in
+seconds); tables use the raw values so that times and ages can be shown for a
 person ("2026-11-28 13:00:09+00:00", "3m12s").
+
+Errors: :func:`command_error` makes the one ``Error:`` line (and the server's
+``Detail:`` and ``Hint:`` lines) for whatever a command raised.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
+
+import click
+import psycopg
+
+from .errors import ECHO_LIMIT, ConfigError, PgqrsError, shorten
+
+# -- input: parameter types -------------------------------------------------------
+
+INT32_MAX = 2**31 - 1  # SQL integer
+INT64_MAX = 2**63 - 1  # SQL bigint
+
+
+class BoundedInt(click.IntRange):
+    """An integer between ``min`` and ``max``; a huge value is shown cut in the error."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            if len(str(value)) <= ECHO_LIMIT:
+                raise
+            self.fail(f"{shorten(value)!r} is not an integer in the range {self.min}<=x<={self.max}.", param, ctx)
+
+
+class FiniteFloat(click.FloatRange):
+    """A number of seconds: finite (no nan, no inf), at most INT32_MAX."""
+
+    def __init__(self, min: float = 0, min_open: bool = False) -> None:
+        super().__init__(min=min, max=INT32_MAX, min_open=min_open)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):  # nan passes every comparison of FloatRange
+            self.fail(f"{shorten(value)!r} is not a finite number.", param, ctx)
+        return number
+
+
+#: Seconds (delays, ages, cut-offs): an SQL integer, 0 or more.
+SECONDS = BoundedInt(min=0, max=INT32_MAX)
+#: Counts, limits and lease times: an SQL integer, 1 or more.
+POSITIVE = BoundedInt(min=1, max=INT32_MAX)
+#: Message and worker ids: an SQL bigint, 1 or more.
+ID = BoundedInt(min=1, max=INT64_MAX)
+
+
+# -- errors ------------------------------------------------------------------------
+
+
+def one_line(text: object) -> str:
+    """Text on one line (libpq messages span lines)."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+class CommandError(click.ClickException):
+    """``Error: message`` on stderr, then ``Detail:`` and ``Hint:`` lines when there are any."""
+
+    def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None,
+                 exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.detail = detail
+        self.hint = hint
+        self.exit_code = exit_code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        lines = [f"Error: {self.format_message()}"]
+        lines += [f"{label}: {one_line(text)}" for label, text in (("Detail", self.detail), ("Hint", self.hint)) if text]
+        click.echo("\n".join(lines), file=file, err=file is None)
+
+
+def command_error(exc: BaseException, *, hint: bool = True) -> CommandError:
+    """The CommandError for what a command raised: a configuration error is a usage error (exit 2)."""
+    detail = server_hint = None
+    if isinstance(exc, PgqrsError):
+        detail, server_hint = exc.detail, exc.hint
+    elif isinstance(exc, psycopg.Error):
+        detail, server_hint = exc.diag.message_detail, exc.diag.message_hint
+    message = one_line(exc) or type(exc).__name__
+    return CommandError(message, detail=detail, hint=server_hint if hint else None,
+                        exit_code=2 if isinstance(exc, ConfigError) else 1)
+
+
+# -- output ------------------------------------------------------------------------
 
 #: A column of a table: (key in the record, header shown).
 Column = tuple[str, str]

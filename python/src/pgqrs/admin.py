@@ -97,9 +97,28 @@ class _AdminBase:
 
     # -- install ------------------------------------------------------------
 
-    def install(self, method: _install.Method = "auto") -> Any:
-        """Install pgqrs: CREATE EXTENSION where available ("auto"), else the same SQL directly."""
-        return self._run(_install.install(self._st, method), transaction=True)
+    def install(
+        self,
+        method: _install.Method = "auto",
+        *,
+        role_prefix: str | None = None,
+        reuse_roles: bool = False,
+        allow_writable_schema: bool = False,
+    ) -> Any:
+        """Install pgqrs: CREATE EXTENSION where available ("auto"), else the same SQL directly.
+
+        role_prefix: the group roles are <role_prefix>_producer, _consumer and _admin (default: the
+        schema's name). reuse_roles: take over existing roles of those names that pgqrs did not make
+        (RoleConflict otherwise). allow_writable_schema: install directly into a schema where roles
+        other than its owner may create objects (InstallRefused otherwise)."""
+        procedure = _install.install(
+            self._st,
+            method,
+            role_prefix=role_prefix,
+            reuse_roles=reuse_roles,
+            allow_writable_schema=allow_writable_schema,
+        )
+        return self._run(procedure, transaction=True)
 
     def uninstall(self, force: bool = False) -> Any:
         return self._run(_install.uninstall(self._st, force), transaction=True)
@@ -174,8 +193,10 @@ class _AdminBase:
         """Stop a worker; returns how many messages it held that became visible again."""
         return self._one(self._st.stop_worker, worker_id)
 
-    def reap_workers(self, stale_after_seconds: int) -> Any:
-        return self._one(self._st.reap_workers, stale_after_seconds)
+    def reap_workers(self, stale_after_seconds: int, queue: str | None = None) -> Any:
+        """Mark the workers of queue silent for stale_after_seconds (5 at least) dead and make their messages
+        visible; returns how many. Without queue, of every queue (which needs the admin's rights)."""
+        return self._one(self._st.reap_workers, stale_after_seconds, queue)
 
     def purge_workers(self, older_than_seconds: int = 86400) -> Any:
         return self._one(self._st.purge_workers, older_than_seconds)

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
@@ -24,13 +25,27 @@ import psycopg
 import psycopg_pool
 
 from pgqrs import __version__
-from pgqrs._output import Column, fields_of, render_json, render_prometheus, render_record, render_table
+from pgqrs._output import (
+    ID,
+    POSITIVE,
+    SECONDS,
+    Column,
+    CommandError,
+    command_error,
+    fields_of,
+    one_line,
+    render_json,
+    render_prometheus,
+    render_record,
+    render_table,
+)
 from pgqrs.worker_cli import run as worker_run
 from pgqrs.admin import Admin
 from pgqrs.config import Config
 from pgqrs.consumer import Consumer
-from pgqrs.errors import NotInstalled, PgqrsError
-from pgqrs.producer import Producer
+from pgqrs.errors import InvalidPayload, NotInstalled, PgqrsError, shorten
+from pgqrs.producer import BATCH_ELEMENT, JsonText, Producer, parse_json_payload
+from pgqrs.worker import MIN_STALE_AFTER_SECONDS
 
 log = logging.getLogger("pgqrs.cli")
 
@@ -39,11 +54,6 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # What a command may raise that is the user's or the server's problem, not a bug:
 # reported as one line, never a traceback.
 _REPORTED = (psycopg.Error, psycopg_pool.PoolTimeout, OSError)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
-    return text or type(exc).__name__
 
 
 # Columns shown in tables (JSON always has every field).
@@ -180,7 +190,8 @@ class OrderedGroup(click.Group):
 
 
 class PgqrsGroup(OrderedGroup):
-    """The root group: turns every expected error into one ``Error:`` line, exit 1."""
+    """The root group: turns every expected error into one ``Error:`` line (and the server's
+    ``Detail:`` and ``Hint:``), exit 1; a configuration error exits 2, as a usage error."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -193,10 +204,11 @@ class PgqrsGroup(OrderedGroup):
             raise  # the reader went away (`pgqrs ... | head`): main() exits quietly
         except (PgqrsError, *_REPORTED) as exc:
             log.debug("command failed", exc_info=True)
-            message = _one_line(exc)
+            # NotInstalled's hint is the library's (Admin.install()); the CLI says it its own way.
+            error = command_error(exc, hint=not isinstance(exc, NotInstalled))
             if isinstance(exc, NotInstalled) and ctx.invoked_subcommand != "uninstall":
-                message += "; run `pgqrs install` first"
-            raise click.ClickException(message) from exc
+                error.message += "; run `pgqrs install` first"
+            raise error from exc
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -214,6 +226,19 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _ServerNoticeHandler(logging.Handler):
+    """The server's notices and warnings on stderr, as ``Warning: ...`` lines with their Detail and Hint."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        severity = str(getattr(record, "severity", record.levelname)).capitalize()
+        lines = [f"{severity}: {one_line(record.getMessage())}"]
+        for label, key in (("Detail", "detail"), ("Hint", "hint")):
+            text = getattr(record, key, None)
+            if text:
+                lines.append(f"{label}: {one_line(text)}")
+        click.echo("\n".join(lines), file=sys.stderr)
+
+
 def _setup_logging(level: str, dest: str) -> None:
     handler: logging.Handler
     if dest == "stderr":
@@ -222,6 +247,11 @@ def _setup_logging(level: str, dest: str) -> None:
         handler = logging.FileHandler(dest, delay=True, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # The server's messages follow --log-level like every other (WARNING shown by default,
+    # NOTICE from info on), but look like the CLI's own Error lines, on stderr.
+    server = logging.getLogger("pgqrs.server")
+    server.handlers[:] = [_ServerNoticeHandler()]
+    server.propagate = dest != "stderr"  # a log file gets them too; stderr shows them once
 
 
 @click.group(cls=PgqrsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -295,15 +325,24 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 @cli.command()
+@click.option("--role-prefix", metavar="PREFIX",
+              help="Group roles PREFIX_producer, PREFIX_consumer, PREFIX_admin (default: the schema's name).")
+@click.option("--reuse-roles", is_flag=True,
+              help="Use existing group roles of those names that pgqrs did not create (refused otherwise).")
+@click.option("--allow-writable-schema", is_flag=True,
+              help="Install directly into a schema where roles other than its owner may create objects.")
 @pass_state
-def install(state: State) -> None:
+def install(state: State, role_prefix: str | None, reuse_roles: bool, allow_writable_schema: bool) -> None:
     """Install pgqrs into the schema, or upgrade it (idempotent).
 
-    Does nothing when this version is installed already. Uses CREATE EXTENSION when the server has the extension files,
-    and runs the same SQL directly into the schema otherwise. An older install is upgraded in place: ALTER EXTENSION
-    pgqrs UPDATE, or the upgrade scripts this package carries for a direct install. Prints which way it went.
+    Does nothing when this version is installed already, except give back missing group roles and grants. Uses
+    CREATE EXTENSION when the server has the extension files (schema pgqrs only; a superuser's job), and runs the
+    same SQL directly into the schema otherwise. An older install is upgraded in place: ALTER EXTENSION pgqrs
+    UPDATE, or the upgrade scripts this package carries for a direct install. Prints which way it went.
     """
-    result = state.admin().install()
+    result = state.admin().install(
+        role_prefix=role_prefix, reuse_roles=reuse_roles, allow_writable_schema=allow_writable_schema
+    )
     how = "extension (CREATE EXTENSION)" if result.method == "extension" else "direct (SQL script run into the schema)"
     if result.previous_version is not None:
         text = f"upgraded pgqrs from {result.previous_version} to {result.version} in schema {result.schema}: {how}"
@@ -350,7 +389,7 @@ def queue() -> None:
 
 @queue.command("create")
 @click.argument("name")
-@click.option("--max-attempts", type=click.IntRange(min=1), help="Deliveries after which a message is dead-lettered.")
+@click.option("--max-attempts", type=POSITIVE, help="Deliveries after which a message is dead-lettered.")
 @click.option("--if-not-exists", is_flag=True, help="No error when the queue exists already.")
 @pass_state
 def queue_create(state: State, name: str, max_attempts: int | None, if_not_exists: bool) -> None:
@@ -440,41 +479,101 @@ def message() -> None:
     """Send, read, delete and inspect messages."""
 
 
-def _parse_payload(text: str) -> Any:
+#: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+
+
+def _parse_payload(text: str) -> JsonText:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise click.ClickException(f"invalid JSON payload: {exc}") from None
+        return parse_json_payload(text)
+    except InvalidPayload as exc:
+        raise CommandError(str(exc)) from None
 
 
-def _read_json_lines(stream: IO[str], name: str) -> list[Any]:
-    payloads = []
-    for lineno, line in enumerate(stream, 1):
-        if not line.strip():
+def _json_whitespace_only(text: str) -> bool:
+    return not text.strip(" \t\r\n")  # JSON's whitespace, not Python's idea of it
+
+
+def _read_json_lines(stream: IO[bytes], where: str) -> tuple[list[JsonText], list[int]]:
+    """Every non-blank line as checked JSON text, and its line number; the first bad line is an error."""
+    payloads: list[JsonText] = []
+    line_numbers: list[int] = []
+    for lineno, raw in enumerate(stream, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CommandError(
+                f"{where}:{lineno}: not UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}; nothing was sent"
+            ) from None
+        if _json_whitespace_only(text):
             continue
         try:
-            payloads.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise click.ClickException(f"invalid JSON payload in {name}, line {lineno}: {exc}") from None
-    return payloads
+            payloads.append(parse_json_payload(text))
+        except InvalidPayload as exc:
+            raise CommandError(f"{where}:{lineno}: {exc}; nothing was sent") from None
+        line_numbers.append(lineno)
+    return payloads, line_numbers
+
+
+class _Interrupts:
+    """Ctrl-C raises KeyboardInterrupt until ``committing`` is set; after that the send can no
+    longer be undone, so a late Ctrl-C is ignored rather than reported as "nothing was sent".
+
+    Once interrupted, psycopg's warnings about the connection it gave up (the rollback that
+    could not be sent on it) are expected, not news: they are kept off stderr.
+    """
+
+    def __init__(self) -> None:
+        self.committing = False
+        self._previous: Any = None
+        self._driver_log = logging.getLogger("psycopg")
+        self._driver_level = self._driver_log.level
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.committing:
+            self._driver_log.setLevel(logging.CRITICAL)
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _Interrupts:
+        self._previous = signal.getsignal(signal.SIGINT)
+        if self._previous is not signal.SIG_IGN:  # started with SIGINT ignored (nohup, &): keep it so
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, self._previous)
+        self._driver_log.setLevel(self._driver_level)
+
+
+def _line_error(exc: PgqrsError, where: str, line_numbers: list[int]) -> CommandError:
+    """A server refusal that names payloads[i], as the line of the file it came from."""
+    error = command_error(exc)
+    match = BATCH_ELEMENT.search(error.message)
+    if match is not None and 1 <= int(match.group(1)) <= len(line_numbers):
+        line = line_numbers[int(match.group(1)) - 1]
+        error.message = f"{where}:{line}: {BATCH_ELEMENT.sub('payload', error.message, count=1)}"
+    error.message += "; nothing was sent"
+    return error
 
 
 @message.command("send")
 @click.argument("queue_name", metavar="QUEUE")
 @click.argument("payload", required=False)
-@click.option("--delay", type=click.IntRange(min=0), default=0, show_default=True, help="Seconds before it is visible.")
+@click.option("--delay", type=SECONDS, default=0, show_default=True, help="Seconds before it is visible.")
 @click.option(
     "--file",
     "file",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     help="Read JSON lines (one payload a line) from FILE; - for stdin.",
 )
 @pass_state
-def message_send(state: State, queue_name: str, payload: str | None, delay: int, file: IO[str] | None) -> None:
+def message_send(state: State, queue_name: str, payload: str | None, delay: int, file: IO[bytes] | None) -> None:
     """Send PAYLOAD (JSON) to QUEUE.
 
-    Without PAYLOAD, or with --file, reads JSON lines (one payload a line) and
-    sends them in batches; every line is checked before anything is sent.
+    Without PAYLOAD, or with --file, reads JSON lines (one payload a line, UTF-8) and
+    sends them in batches, all in one transaction: every line is checked before
+    anything is sent, and an error or Ctrl-C sends nothing.
     """
     if payload is not None and file is not None:
         raise click.UsageError("give either PAYLOAD or --file, not both")
@@ -483,22 +582,45 @@ def message_send(state: State, queue_name: str, payload: str | None, delay: int,
         state.emit({"queue": queue_name, "id": msg_id}, text=f"sent message {msg_id} to queue {queue_name}")
         return
 
-    stream = file if file is not None else sys.stdin
-    name = "stdin" if file is None or file.name in ("-", "<stdin>") else file.name
-    payloads = _read_json_lines(stream, name)
-    producer = state.producer(queue_name)
-    size = max(1, int(state.config.default_max_batch_size))
-    ids: list[int] = []
-    with _progress(len(payloads), f"sending to {queue_name}") as progress:
-        for start in range(0, len(payloads), size):
-            chunk = payloads[start : start + size]
-            ids.extend(producer.batch_enqueue(chunk, delay_seconds=delay))
-            if progress is not None:
-                progress.update(len(chunk))
+    stream = file if file is not None else sys.stdin.buffer
+    name = str(getattr(file, "name", "-"))
+    if file is None or name in ("-", "<stdin>"):
+        name = "stdin"
+    where = name  # shown whole: the path of a file that could be opened
+    with _Interrupts() as interrupts:
+        try:
+            producer = state.producer(queue_name)  # a bad DSN is reported before a long file is read
+            payloads, line_numbers = _read_json_lines(stream, where)
+            try:
+                ids = _send_all(producer, queue_name, payloads, delay, interrupts)
+            except PgqrsError as exc:
+                raise _line_error(exc, where, line_numbers) from exc
+        except KeyboardInterrupt:
+            raise CommandError(
+                f"interrupted: nothing was sent to queue {shorten(queue_name)}", exit_code=EXIT_INTERRUPTED
+            ) from None
     text = f"sent {len(ids)} message(s) to queue {queue_name}"
     if ids:
         text += f" (ids {ids[0]}..{ids[-1]})"
     state.emit({"queue": queue_name, "count": len(ids), "ids": ids}, text=text)
+
+
+def _send_all(
+    producer: Producer, queue_name: str, payloads: list[JsonText], delay: int, interrupts: _Interrupts
+) -> list[int]:
+    """Every payload, in batches of one transaction, with a progress bar on a terminal."""
+    with _progress(len(payloads), f"sending to {queue_name}") as progress:
+        shown = 0
+
+        def on_batch(sent: int) -> None:
+            nonlocal shown
+            if progress is not None:
+                progress.update(sent - shown)
+                shown = sent
+            if sent == len(payloads):
+                interrupts.committing = True  # what follows is the COMMIT
+
+        return producer.enqueue_many(payloads, delay_seconds=delay, on_batch=on_batch)
 
 
 def _stderr_is_tty() -> bool:
@@ -514,8 +636,8 @@ def _progress(length: int, label: str) -> Any:
 
 @message.command("read")
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True, help="How many to lease at most.")
-@click.option("--lock-time", type=click.IntRange(min=1), help="Seconds the messages stay leased (default: from config).")
+@click.option("--count", type=POSITIVE, default=1, show_default=True, help="How many to lease at most.")
+@click.option("--lock-time", type=POSITIVE, help="Seconds the messages stay leased (default: from config).")
 @click.option("--archive", is_flag=True, help="Archive the messages read (acknowledge them).")
 @pass_state
 def message_read(state: State, queue_name: str, count: int, lock_time: int | None, archive: bool) -> None:
@@ -533,7 +655,7 @@ def message_read(state: State, queue_name: str, count: int, lock_time: int | Non
 
 @message.command("dequeue")
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--lock-time", type=click.IntRange(min=1), help="Seconds the message stays leased (default: from config).")
+@click.option("--lock-time", type=POSITIVE, help="Seconds the message stays leased (default: from config).")
 @pass_state
 def message_dequeue(state: State, queue_name: str, lock_time: int | None) -> None:
     """Lease the oldest visible message of QUEUE and print it (JSON: null when none)."""
@@ -543,12 +665,12 @@ def message_dequeue(state: State, queue_name: str, lock_time: int | None) -> Non
 
 @message.command("delete")
 @click.argument("queue_name", metavar="QUEUE")
-@click.argument("msg_id", metavar="ID", type=int)
+@click.argument("msg_id", metavar="ID", type=ID)
 @pass_state
 def message_delete(state: State, queue_name: str, msg_id: int) -> None:
     """Delete the message ID of QUEUE (exit 1 when there is no such message)."""
     if not state.consumer(queue_name).delete(msg_id):
-        raise click.ClickException(f"message {msg_id} not found in queue {queue_name}")
+        raise click.ClickException(f"message {msg_id} not found in queue {shorten(queue_name)}")
     state.emit({"queue": queue_name, "id": msg_id, "deleted": True}, text=f"deleted message {msg_id}")
 
 
@@ -565,7 +687,7 @@ def message_count(state: State, queue_name: str, archive: bool) -> None:
 
 @message.command("show")
 @click.argument("queue_name", metavar="QUEUE")
-@click.argument("msg_id", metavar="ID", type=int)
+@click.argument("msg_id", metavar="ID", type=ID)
 @click.option("--archive", is_flag=True, help="Look in the archive.")
 @pass_state
 def message_show(state: State, queue_name: str, msg_id: int, archive: bool) -> None:
@@ -574,7 +696,7 @@ def message_show(state: State, queue_name: str, msg_id: int, archive: bool) -> N
     msg = admin.get_archived(queue_name, msg_id) if archive else admin.get_message(queue_name, msg_id)
     if msg is None:
         where = "the archive of queue" if archive else "queue"
-        raise click.ClickException(f"message {msg_id} not found in {where} {queue_name}")
+        raise click.ClickException(f"message {msg_id} not found in {where} {shorten(queue_name)}")
     state.emit(msg)
 
 
@@ -598,7 +720,7 @@ def worker_list(state: State, queue_name: str | None) -> None:
 
 
 @worker.command("show")
-@click.argument("worker_id", metavar="ID", type=int)
+@click.argument("worker_id", metavar="ID", type=ID)
 @pass_state
 def worker_show(state: State, worker_id: int) -> None:
     """Show the worker ID."""
@@ -606,7 +728,7 @@ def worker_show(state: State, worker_id: int) -> None:
 
 
 @worker.command("stop")
-@click.argument("worker_id", metavar="ID", type=int)
+@click.argument("worker_id", metavar="ID", type=ID)
 @pass_state
 def worker_stop(state: State, worker_id: int) -> None:
     """Mark the worker ID stopped; the messages it held become visible again."""
@@ -619,14 +741,20 @@ def worker_stop(state: State, worker_id: int) -> None:
 
 @worker.command("reap")
 @click.option(
-    "--stale-after", type=click.IntRange(min=0), required=True, metavar="SECONDS", help="Heartbeat age that counts as dead."
+    "--stale-after",
+    type=click.IntRange(min=MIN_STALE_AFTER_SECONDS, max=SECONDS.max),
+    required=True,
+    metavar="SECONDS",
+    help=f"Heartbeat age that counts as dead (at least {MIN_STALE_AFTER_SECONDS}).",
 )
+@click.option("--queue", "queue_name", metavar="QUEUE",
+              help="Only the workers of QUEUE (default: every queue, which needs the admin's rights).")
 @pass_state
-def worker_reap(state: State, stale_after: int) -> None:
+def worker_reap(state: State, stale_after: int, queue_name: str | None) -> None:
     """Mark workers without a recent heartbeat dead and release their messages."""
-    released = state.admin().reap_workers(stale_after)
+    released = state.admin().reap_workers(stale_after, queue=queue_name)
     state.emit(
-        {"stale_after_seconds": stale_after, "released": released},
+        {"stale_after_seconds": stale_after, "queue": queue_name, "released": released},
         text=f"released {released} message(s) held by workers silent for {stale_after}s or more",
     )
 
@@ -634,7 +762,7 @@ def worker_reap(state: State, stale_after: int) -> None:
 @worker.command("purge")
 @click.option(
     "--older-than",
-    type=click.IntRange(min=0),
+    type=SECONDS,
     default=86400,
     show_default=True,
     metavar="SECONDS",
@@ -657,7 +785,7 @@ def archive() -> None:
 
 @archive.command("list")
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many.")
+@click.option("--limit", type=POSITIVE, default=100, show_default=True, help="At most this many.")
 @click.option("--dead-letters", is_flag=True, help="Only the dead letters.")
 @pass_state
 def archive_list(state: State, queue_name: str, limit: int, dead_letters: bool) -> None:
@@ -670,7 +798,7 @@ def archive_list(state: State, queue_name: str, limit: int, dead_letters: bool) 
 
 @archive.command("purge")
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--older-than", type=click.IntRange(min=0), metavar="SECONDS", help="Only rows archived this long ago.")
+@click.option("--older-than", type=SECONDS, metavar="SECONDS", help="Only rows archived this long ago.")
 @click.option("--include-dead-letters", is_flag=True, help="Delete dead letters too.")
 @pass_state
 def archive_purge(state: State, queue_name: str, older_than: int | None, include_dead_letters: bool) -> None:
@@ -683,7 +811,7 @@ def archive_purge(state: State, queue_name: str, older_than: int | None, include
 
 @archive.command("replay")
 @click.argument("queue_name", metavar="QUEUE")
-@click.argument("ids", metavar="[IDS]...", nargs=-1, type=int)
+@click.argument("ids", metavar="[IDS]...", nargs=-1, type=ID)
 @pass_state
 def archive_replay(state: State, queue_name: str, ids: tuple[int, ...]) -> None:
     """Send dead letters of QUEUE again (those with IDS, or all of them)."""

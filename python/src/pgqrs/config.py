@@ -7,6 +7,7 @@ file), because that is what the user has to fix.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, shorten
 
 __all__ = ["Config", "DEFAULT_CONFIG_FILES", "ENV_VARS", "SCHEMA_PATTERN", "validate_schema"]
 
@@ -105,13 +106,9 @@ class Config:
 
         path: Path | None
         if config_file is not None:
-            path = Path(config_file)
-            if not path.is_file():
-                raise ConfigError(f"config file {str(path)!r} (from flag) does not exist")
+            path = _named_file(Path(config_file), "flag")
         elif env.get(CONFIG_FILE_ENV):
-            path = Path(env[CONFIG_FILE_ENV])
-            if not path.is_file():
-                raise ConfigError(f"config file {str(path)!r} (from {CONFIG_FILE_ENV}) does not exist")
+            path = _named_file(Path(env[CONFIG_FILE_ENV]), CONFIG_FILE_ENV)
         else:
             path = next((Path(name) for name in DEFAULT_CONFIG_FILES if Path(name).is_file()), None)
         if path is not None:
@@ -144,6 +141,21 @@ _MINIMUM = {
     "default_lock_time_seconds": 0,
     "default_max_batch_size": 1,
 }
+# Each number ends up in an SQL integer (lock time, batch size) or a libpq integer setting (timeout).
+_MAXIMUM = {name: 2**31 - 1 for name in _NUMBERS}
+
+
+def _named_file(path: Path, source: str) -> Path:
+    """The config file a flag or PGQRS_CONFIG_FILE names, if it is a file."""
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as exc:  # a name too long for the system
+        raise ConfigError(f"config file {shorten(path)!r} (from {source}): {exc.strerror or exc}") from None
+    if is_dir:
+        raise ConfigError(f"config file {str(path)!r} (from {source}) is a directory, not a file")
+    if not is_file:
+        raise ConfigError(f"config file {str(path)!r} (from {source}) does not exist")
+    return path
 
 
 def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -159,13 +171,23 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
 
 def _from_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {str(path)!r} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"config file {str(path)!r} is nested too deeply to be a pgqrs config file") from None
+    except ValueError as exc:  # PyYAML's int() of a number with more digits than Python reads
+        raise ConfigError(f"config file {str(path)!r} holds a value that cannot be read: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -185,7 +207,7 @@ def _convert(name: str, value: Any, source: str) -> Any:
     kind = _NUMBERS.get(name)
     if kind is None:
         if not isinstance(value, str):
-            raise ConfigError(f"{name} from {source} must be a string, got {value!r}")
+            raise ConfigError(f"{name} from {source} must be a string, got {shorten(repr(value))}")
         return value
     if isinstance(value, bool):
         raise ConfigError(f"{name} from {source} must be a number, got {value!r}")
@@ -194,9 +216,11 @@ def _convert(name: str, value: Any, source: str) -> Any:
             number: Any = value if isinstance(value, int) else int(str(value).strip())
         else:
             number = float(value) if isinstance(value, (int, float)) else float(str(value).strip())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         article = "an integer" if kind is int else "a number"
-        raise ConfigError(f"{name} from {source} must be {article}, got {value!r}") from None
+        raise ConfigError(f"{name} from {source} must be {article}, got {shorten(repr(value))}") from None
+    if isinstance(number, float) and not math.isfinite(number):  # YAML's .nan and .inf, or "nan" in the environment
+        raise ConfigError(f"{name} from {source} must be a finite number, got {value!r}")
     return number
 
 
@@ -206,7 +230,9 @@ def _check(config: Config, sources: Mapping[str, str]) -> None:
         source = sources.get(name, "defaults")
         value = _convert(name, getattr(config, name), source)
         if name in _MINIMUM and value < _MINIMUM[name]:
-            raise ConfigError(f"{name} from {source} must be at least {_MINIMUM[name]}, got {value!r}")
+            raise ConfigError(f"{name} from {source} must be at least {_MINIMUM[name]}, got {shorten(value)}")
+        if name in _MAXIMUM and value > _MAXIMUM[name]:
+            raise ConfigError(f"{name} from {source} must be at most {_MAXIMUM[name]}, got {shorten(value)}")
         object.__setattr__(config, name, value)
     if not config.dsn:
         raise ConfigError(f"no database DSN: pass --dsn, set {ENV_VARS['dsn']}, or put `dsn` in a config file")

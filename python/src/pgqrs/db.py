@@ -2,7 +2,8 @@
 
 Connections run in autocommit with psycopg's automatic prepared statements off
 (prepare_threshold=None): each pgqrs call is one statement, and nothing relies
-on session state, so the pools work behind pgbouncer in transaction mode.
+on session state, so the pools work behind pgbouncer in transaction mode. Every pooled connection
+hands the server's notices and warnings to the logger ``pgqrs.server``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "connection_kwargs",
     "create_pool",
     "create_async_pool",
+    "log_notice",
     "probe_connection",
     "probe_connection_async",
     "run",
@@ -40,6 +42,36 @@ def connection_kwargs(config: Config) -> dict[str, Any]:
     if timeout > 0:
         kwargs["connect_timeout"] = max(timeout, 2)  # libpq treats 1 as 2 anyway
     return kwargs
+
+
+#: Where the server's notices and warnings (RAISE NOTICE / WARNING) go, one log record each.
+server_logger = logging.getLogger("pgqrs.server")
+
+_NOTICE_LEVELS = {"DEBUG": logging.DEBUG, "LOG": logging.DEBUG, "INFO": logging.INFO, "NOTICE": logging.INFO,
+                  "WARNING": logging.WARNING}
+
+
+def log_notice(diag: psycopg.errors.Diagnostic) -> None:
+    """A psycopg notice handler: the server's message as a log record of pgqrs.server.
+
+    The record carries ``severity`` (NOTICE, WARNING, ...), ``detail`` and ``hint``,
+    so a program (the CLI) can show them as the server meant them.
+    """
+    severity = diag.severity_nonlocalized or diag.severity or "NOTICE"
+    server_logger.log(
+        _NOTICE_LEVELS.get(severity, logging.INFO),
+        "%s",
+        diag.message_primary or "",
+        extra={"severity": severity, "detail": diag.message_detail, "hint": diag.message_hint},
+    )
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    conn.add_notice_handler(log_notice)
+
+
+async def _configure_async(conn: psycopg.AsyncConnection) -> None:
+    conn.add_notice_handler(log_notice)
 
 
 def _pool_kwargs(config: Config, min_size: int | None) -> dict[str, Any]:
@@ -70,12 +102,12 @@ async def probe_connection_async(config: Config) -> None:
 
 def create_pool(config: Config, *, min_size: int | None = 1) -> ConnectionPool:
     """A closed ConnectionPool; the caller opens it (``pool.open(wait=True)`` or ``with pool:``)."""
-    return ConnectionPool(**_pool_kwargs(config, min_size))
+    return ConnectionPool(**_pool_kwargs(config, min_size), configure=_configure)
 
 
 def create_async_pool(config: Config, *, min_size: int | None = 1) -> AsyncConnectionPool:
     """A closed AsyncConnectionPool; the caller opens it (``await pool.open(wait=True)``)."""
-    return AsyncConnectionPool(**_pool_kwargs(config, min_size))
+    return AsyncConnectionPool(**_pool_kwargs(config, min_size), configure=_configure_async)
 
 
 # -- running operations ------------------------------------------------------

@@ -30,12 +30,16 @@ __all__ = [
     "QueueNotEmpty",
     "WorkerNotFound",
     "WorkerNotActive",
+    "RoleConflict",
     "ConfigError",
     "ConnectionFailed",
     "NotInstalled",
     "VersionMismatch",
+    "InstallRefused",
     "DatabaseError",
+    "ECHO_LIMIT",
     "SQLSTATE_ERRORS",
+    "shorten",
     "translate_error",
     "wrap_errors",
 ]
@@ -111,6 +115,12 @@ class WorkerNotActive(PgqrsError):
     sqlstate = "PQ009"
 
 
+class RoleConflict(PgqrsError):
+    """Roles of the names an install would use exist already and are not pgqrs's to use."""
+
+    sqlstate = "PQ010"
+
+
 class ConfigError(PgqrsError):
     """The configuration is invalid."""
 
@@ -125,6 +135,10 @@ class NotInstalled(PgqrsError):
 
 class VersionMismatch(PgqrsError):
     """The installed pgqrs cannot be brought to this package's version."""
+
+
+class InstallRefused(PgqrsError):
+    """pgqrs cannot be installed this way here (the hint says which way can)."""
 
 
 class DatabaseError(PgqrsError):
@@ -143,6 +157,7 @@ SQLSTATE_ERRORS: dict[str, type[PgqrsError]] = {
         QueueNotEmpty,
         WorkerNotFound,
         WorkerNotActive,
+        RoleConflict,
     )
     if cls.sqlstate
 }
@@ -191,6 +206,17 @@ def _connection_message(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+#: How much of a user-supplied value an error message shows, as the server's messages do.
+ECHO_LIMIT = 64
+
+
+def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``str(value)``, cut to ``limit`` characters and "..." when longer (a huge value stays readable)."""
+    try:
+        text = str(value)
+    except ValueError:  # an int with more digits than Python converts to text
+        text = f"an integer of {value.bit_length()} bits"  # type: ignore[attr-defined]
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 F = TypeVar("F", bound=Callable[..., Any])

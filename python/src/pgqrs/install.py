@@ -4,6 +4,12 @@ Two ways in: CREATE EXTENSION when the server has the extension files (and the
 schema is the control file's), or a direct install of the very same script
 (the one the package build put into pgqrs/sql/) into any schema the role owns.
 Written as procedures (generators of statements) so Admin and AsyncAdmin share them.
+
+Each procedure first pins ``search_path = pg_catalog, pg_temp`` for its transaction,
+and its own statements qualify operators and functions too: the install schema (or
+any schema on the caller's path) may be one that other roles can CREATE in, and
+nothing that pgqrs runs, with whatever rights its caller has, may pick up an
+operator or function planted there.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any, Literal
 
 from psycopg import sql
 
-from .errors import InvalidArgument, NotInstalled, QueueNotEmpty, VersionMismatch
+from .errors import InstallRefused, InvalidArgument, NotInstalled, QueueNotEmpty, VersionMismatch
 from .statements import Op, Statements
 from .types import InstallResult, VerifyReport
 
@@ -41,6 +47,14 @@ EXTENSION_SCHEMA = "pgqrs"
 _BEGIN = "-- pgqrs:extension-only:begin"
 _END = "-- pgqrs:extension-only:end"
 
+
+# Group roles are <prefix>_producer, <prefix>_consumer, <prefix>_admin: names of at most 63 bytes.
+_ROLE_PREFIX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_ROLE_SUFFIX = "_consumer"  # the longest of the three
+MAX_ROLE_PREFIX_LENGTH = 63 - len(_ROLE_SUFFIX)
+
+# Pinned for the transaction of each procedure; pg_temp last, so no temporary object stands in either.
+_PIN_SEARCH_PATH = Op("SET LOCAL search_path = pg_catalog, pg_temp")
 
 _SCRIPT_NAME = re.compile(r"pgqrs--(?P<version>[0-9.]+)\.sql")
 _UPGRADE_NAME = re.compile(r"pgqrs--(?P<source>[0-9.]+)--(?P<target>[0-9.]+)\.sql")
@@ -154,35 +168,101 @@ def _qualified(schema: str, name_and_args: str) -> str:
 
 _EXTENSION_ROW = Op(
     "SELECT e.extversion, n.nspname FROM pg_catalog.pg_extension e "
-    "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pgqrs'",
+    "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+    "WHERE e.extname OPERATOR(pg_catalog.=) 'pgqrs'",
     fetch="one",
 )
-_AVAILABLE = Op("SELECT EXISTS (SELECT FROM pg_catalog.pg_available_extensions WHERE name = 'pgqrs')", fetch="scalar")
+_AVAILABLE = Op(
+    "SELECT EXISTS (SELECT FROM pg_catalog.pg_available_extensions WHERE name OPERATOR(pg_catalog.=) 'pgqrs')",
+    fetch="scalar",
+)
+# CREATE EXTENSION of an extension marked superuser (not trusted, or trusted without CREATE on
+# the database) is refused to everyone else, database owners included.
+_MAY_CREATE_EXTENSION = Op(
+    "SELECT r.rolsuper OR NOT v.superuser OR (v.trusted AND pg_catalog.has_database_privilege("
+    "pg_catalog.current_database(), 'CREATE')) "
+    "FROM pg_catalog.pg_available_extensions e "
+    "JOIN pg_catalog.pg_available_extension_versions v ON v.name OPERATOR(pg_catalog.=) e.name "
+    "AND v.version OPERATOR(pg_catalog.=) e.default_version "
+    "JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) CURRENT_USER "
+    "WHERE e.name OPERATOR(pg_catalog.=) 'pgqrs'",
+    fetch="scalar",
+)
+# Roles other than the schema's owner (0: PUBLIC) that may CREATE objects in it.
+_SCHEMA_CREATORS = """
+SELECT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+            ELSE a.grantee::pg_catalog.regrole::pg_catalog.text END
+FROM pg_catalog.pg_namespace n,
+     pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+WHERE n.nspname OPERATOR(pg_catalog.=) %s::pg_catalog.text
+  AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE' AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+ORDER BY 1
+"""
 
 
 def _direct_version(schema: str) -> Any:
     """(the installed version, or None when version() is not in the schema)."""
-    exists = yield Op("SELECT to_regprocedure(%s) IS NOT NULL", [_qualified(schema, "version()")], fetch="scalar")
+    exists = yield Op(
+        "SELECT pg_catalog.to_regprocedure(%s::pg_catalog.text) IS NOT NULL",
+        [_qualified(schema, "version()")],
+        fetch="scalar",
+    )
     if not exists:
         return None
     return (yield Op(sql.SQL("SELECT {}.version()").format(sql.Identifier(schema)), fetch="scalar"))
 
 
-def install(st: Statements, method: Method = "auto") -> Any:
+def validate_role_prefix(prefix: str) -> str:
+    """The prefix of an install's group roles, if valid: a queue name's characters, and short
+    enough that <prefix>_consumer fits in PostgreSQL's 63 bytes."""
+    if not isinstance(prefix, str) or not _ROLE_PREFIX.fullmatch(prefix) or len(prefix) > MAX_ROLE_PREFIX_LENGTH:
+        raise InvalidArgument(
+            f"invalid role prefix {prefix!r}: use 1 to {MAX_ROLE_PREFIX_LENGTH} letters, digits or '_', '.', '-', "
+            "not starting with '.' or '-'"
+        )
+    return prefix
+
+
+def install(
+    st: Statements,
+    method: Method = "auto",
+    *,
+    role_prefix: str | None = None,
+    reuse_roles: bool = False,
+    allow_writable_schema: bool = False,
+) -> Any:
     """Procedure: install pgqrs, or upgrade an older install to this package's version
-    (idempotent); returns an InstallResult."""
+    (idempotent); returns an InstallResult.
+
+    role_prefix names the group roles (<prefix>_producer, ...; default: the schema's name);
+    reuse_roles lets the install take over existing roles of those names that it did not make.
+    allow_writable_schema lets a direct install go into a schema where other roles may CREATE."""
     if method not in ("auto", "extension", "direct"):
         raise InvalidArgument(f"install method must be auto, extension or direct, got {method!r}")
+    if role_prefix is not None:
+        validate_role_prefix(role_prefix)
     schema, target = st.schema, script_version()
+    yield _PIN_SEARCH_PATH
     # One install or upgrade of a schema at a time (workers that all run `pgqrs install` as they
     # start): the others wait, then find it done. The key cannot meet a queue's advisory lock
     # (see _queue_lock_class() in the SQL), as queue names have no spaces.
-    yield Op("SELECT pg_catalog.pg_advisory_xact_lock(1886482802, pg_catalog.hashtext('install ' || %s))", [schema])
+    yield Op(
+        "SELECT pg_catalog.pg_advisory_xact_lock(1886482802, "
+        "pg_catalog.hashtext(pg_catalog.concat('install ', %s::pg_catalog.text)))",
+        [schema],
+    )
+    # Read by the install and upgrade scripts and by _setup_roles(), in this transaction only.
+    if role_prefix is not None:
+        yield Op("SELECT pg_catalog.set_config('pgqrs.role_prefix', %s::pg_catalog.text, true)", [role_prefix])
+    if reuse_roles:
+        yield Op("SELECT pg_catalog.set_config('pgqrs.reuse_roles', 'on', true)")
     extension = yield _EXTENSION_ROW
     if extension is not None and extension[1] == schema:
         return (yield from _update_extension(schema, extension[0], target))
     existing = yield from _direct_version(schema)
     if existing is not None:
+        if existing != target:
+            yield from _refuse_writable_schema(schema, allow_writable_schema)
         return (yield from _upgrade_direct(schema, existing, target))
 
     if method == "auto":
@@ -194,6 +274,13 @@ def install(st: Statements, method: Method = "auto") -> Any:
                 f'CREATE EXTENSION installs pgqrs into schema "{EXTENSION_SCHEMA}" only, not "{schema}"; '
                 "use the direct install for another schema"
             )
+        may_create = yield _MAY_CREATE_EXTENSION
+        if not may_create:
+            raise InstallRefused(
+                "permission denied to CREATE EXTENSION pgqrs: the extension can only be created by a superuser",
+                hint="Ask a superuser to run `CREATE EXTENSION pgqrs` (or `pgqrs install`), or install the same SQL "
+                "directly into a schema of your own: `pgqrs --schema NAME install` (Admin.install(method=\"direct\")).",
+            )
         logger.info("installing pgqrs with CREATE EXTENSION")
         yield Op("CREATE EXTENSION IF NOT EXISTS pgqrs")
         extension = yield _EXTENSION_ROW
@@ -202,12 +289,50 @@ def install(st: Statements, method: Method = "auto") -> Any:
     logger.info("installing pgqrs %s directly into schema %s", target, schema)
     # Only when missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
     # schema is there, which a role that merely owns its schema does not have.
-    has_schema = yield Op("SELECT to_regnamespace(%s) IS NOT NULL", [sql.Identifier(schema).as_string(None)], fetch="scalar")
-    if not has_schema:
+    has_schema = yield Op(
+        "SELECT pg_catalog.to_regnamespace(%s::pg_catalog.text) IS NOT NULL",
+        [sql.Identifier(schema).as_string(None)],
+        fetch="scalar",
+    )
+    if has_schema:
+        yield from _refuse_writable_schema(schema, allow_writable_schema)
+    else:
         yield Op(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     yield Op(direct_script(schema))  # no parameters: one multi-statement script, run in the caller's transaction
     version = yield from _direct_version(schema)
     return InstallResult("direct", schema, version, changed=True)
+
+
+def _refuse_writable_schema(schema: str, allowed: bool) -> Any:
+    """Procedure: refuse a direct install or upgrade into a schema where roles other than its owner may
+    CREATE, unless allowed: they could put objects next to pgqrs's that its callers' names resolve to."""
+    creators = yield Op(_SCHEMA_CREATORS, [schema], fetch="scalars")
+    if not creators:
+        return None
+    if allowed:
+        logger.warning('installing into schema "%s", where %s may also create objects', schema, ", ".join(creators))
+        return None
+    raise InstallRefused(
+        f'schema "{schema}" lets {", ".join(creators)} create objects in it, next to pgqrs\'s',
+        hint=f"Install into a schema only its owner may create objects in (REVOKE CREATE ON SCHEMA {schema} FROM ...), "
+        "or pass allow_writable_schema=True (pgqrs install --allow-writable-schema) if you trust those roles.",
+    )
+
+
+def _setup_roles(schema: str) -> Any:
+    """Procedure: (re)create missing group roles and (re)apply the grants of an install that is up to
+    date, where this role may (the schema's owner): roles dropped or grants revoked since come back."""
+    setup = _qualified(schema, "_setup_roles()")
+    may = yield Op(
+        "SELECT coalesce(pg_catalog.has_function_privilege("
+        "pg_catalog.to_regprocedure(%s::pg_catalog.text), 'EXECUTE'), false)",
+        [setup],
+        fetch="scalar",
+    )
+    if may:
+        yield Op(sql.SQL("SELECT {}").format(sql.SQL(setup)))  # the name is built from the validated schema
+    else:
+        logger.info("%s: not run (missing, or not this role's to run); grants left as they are", setup)
 
 
 def _refuse_downgrade(schema: str, installed: str, target: str) -> None:
@@ -221,10 +346,12 @@ def _refuse_downgrade(schema: str, installed: str, target: str) -> None:
 def _update_extension(schema: str, installed: str, target: str) -> Any:
     """ALTER EXTENSION pgqrs UPDATE to this package's version, with the server's upgrade scripts."""
     if installed == target:
+        yield from _setup_roles(schema)
         return InstallResult("extension", schema, installed, changed=False)
     _refuse_downgrade(schema, installed, target)
     available = yield Op(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_available_extension_versions WHERE name = 'pgqrs' AND version = %s)",
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_available_extension_versions "
+        "WHERE name OPERATOR(pg_catalog.=) 'pgqrs' AND version OPERATOR(pg_catalog.=) %s::pg_catalog.text)",
         [target],
         fetch="scalar",
     )
@@ -241,6 +368,7 @@ def _update_extension(schema: str, installed: str, target: str) -> Any:
 def _upgrade_direct(schema: str, installed: str, target: str) -> Any:
     """Run the packaged upgrade scripts, in order, on a direct install (in the caller's transaction)."""
     if installed == target:
+        yield from _setup_roles(schema)
         return InstallResult("direct", schema, installed, changed=False)
     _refuse_downgrade(schema, installed, target)
     for name, script in upgrade_scripts(installed, target):
@@ -255,11 +383,18 @@ def verify(st: Statements) -> Any:
     the shipped ones (run in a transaction: a shadow install is made and rolled back); returns a VerifyReport."""
     schema = st.schema
     expected = script_version()
-    has_schema = yield Op("SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %s)", [schema], fetch="scalar")
+    yield _PIN_SEARCH_PATH
+    has_schema = yield Op(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) %s::pg_catalog.text)",
+        [schema],
+        fetch="scalar",
+    )
     if not has_schema:
         return VerifyReport(False, schema, None, expected, [f'schema "{schema}" does not exist'])
     version = yield from _direct_version(schema)
-    can_compare = yield Op("SELECT pg_catalog.has_database_privilege(current_database(), 'TEMP')", fetch="scalar")
+    can_compare = yield Op(
+        "SELECT pg_catalog.has_database_privilege(pg_catalog.current_database(), 'TEMP')", fetch="scalar"
+    )
     if version == expected and can_compare:
         problems = yield from _drift(schema, version)
     else:
@@ -271,13 +406,17 @@ def verify(st: Statements) -> Any:
     return VerifyReport(not problems, schema, version, expected, problems)
 
 
+_REGCLASS_EXISTS = "SELECT pg_catalog.to_regclass(%s::pg_catalog.text) IS NOT NULL"
+_REGPROCEDURE_EXISTS = "SELECT pg_catalog.to_regprocedure(%s::pg_catalog.text) IS NOT NULL"
+
+
 def _missing_objects(schema: str) -> Any:
     """Procedure: the tables, views and functions of the shipped script missing from schema."""
     problems: list[str] = []
     objects = _objects()
     for kind in ("tables", "views"):
         for name in objects[kind]:
-            found = yield Op("SELECT to_regclass(%s) IS NOT NULL", [_qualified(schema, name)], fetch="scalar")
+            found = yield Op(_REGCLASS_EXISTS, [_qualified(schema, name)], fetch="scalar")
             if not found:
                 problems.append(f"{kind[:-1]} {schema}.{name} is missing")
     missing_types = {p.split()[1][len(schema) + 1 :] for p in problems if p.startswith("table ")}
@@ -285,78 +424,99 @@ def _missing_objects(schema: str) -> Any:
         types = set(re.findall(r"@extschema@\.(\w+)", signature))
         if types & missing_types:
             continue  # to_regprocedure() cannot name a missing type; the table is reported already
-        found = yield Op("SELECT to_regprocedure(%s) IS NOT NULL", [_qualified(schema, signature)], fetch="scalar")
+        found = yield Op(_REGPROCEDURE_EXISTS, [_qualified(schema, signature)], fetch="scalar")
         if not found:
             problems.append(f"function {schema}.{signature.replace('@extschema@', schema)} is missing")
     return problems
 
 
+# Operators written out, so that the catalogue queries below pick up no other: verify may run as a
+# superuser over a schema that other roles can create objects in.
+_OPS = {"cat": "OPERATOR(pg_catalog.||)", "eq": "OPERATOR(pg_catalog.=)", "ne": "OPERATOR(pg_catalog.<>)",
+        "gt": "OPERATOR(pg_catalog.>)"}
+
 # Who holds which privilege on an object, the owner written as "owner" so that installs by
 # different roles compare equal.
 _PRIVILEGES = """(SELECT pg_catalog.string_agg(x.p, ',' ORDER BY x.p) FROM (
-        SELECT CASE WHEN a.grantee = {owner} THEN 'owner' WHEN a.grantee = 0 THEN 'PUBLIC'
-                    ELSE a.grantee::pg_catalog.regrole::text END || '=' || a.privilege_type AS p
+        SELECT CASE WHEN a.grantee {eq} {owner} THEN 'owner' WHEN a.grantee {eq} 0 THEN 'PUBLIC'
+                    ELSE a.grantee::pg_catalog.regrole::pg_catalog.text END {cat} '=' {cat} a.privilege_type AS p
         FROM pg_catalog.aclexplode(coalesce({acl}, pg_catalog.acldefault({kind}, {owner}))) a) x)"""
 _RELATION_PRIVILEGES = _PRIVILEGES.format(
-    owner="c.relowner", acl="c.relacl", kind="(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\""
+    owner="c.relowner",
+    acl="c.relacl",
+    kind="(CASE WHEN c.relkind {eq} 'S' THEN 's' ELSE 'r' END)::pg_catalog.\"char\"".format(**_OPS),
+    **_OPS,
 )
-_FUNCTION_PRIVILEGES = _PRIVILEGES.format(owner="p.proowner", acl="p.proacl", kind="'f'")
+_FUNCTION_PRIVILEGES = _PRIVILEGES.format(owner="p.proowner", acl="p.proacl", kind="'f'", **_OPS)
 
 # (object, property, value) for every table, column, constraint, index, sequence, view and
-# function in a schema: definitions, comments and privileges. Run with the schema on the
-# search_path, so that names inside definitions come out the same for any schema.
-_DESCRIBE = f"""
+# function in a schema: definitions, comments and privileges. Run with search_path = pg_catalog,
+# pg_temp, so that the server writes the schema's name wherever a definition names its objects.
+_DESCRIBE = """
 WITH rel AS (
     SELECT c.oid, c.relname, c.relkind, c.reloptions,
-           CASE c.relkind WHEN 'r' THEN 'table ' WHEN 'v' THEN 'view ' WHEN 'S' THEN 'sequence '
-                          ELSE 'index ' || t.relname || '.' END || c.relname AS object,
-           {_RELATION_PRIVILEGES} AS privileges
+           CASE WHEN c.relkind {eq} 'r' THEN 'table ' WHEN c.relkind {eq} 'v' THEN 'view '
+                WHEN c.relkind {eq} 'S' THEN 'sequence '
+                ELSE 'index ' {cat} t.relname {cat} '.' END {cat} c.relname AS object,
+           {relation_privileges} AS privileges
     FROM pg_catalog.pg_class c
-    LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
-    LEFT JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
-    WHERE c.relnamespace = %(schema)s::pg_catalog.regnamespace AND c.relkind IN ('r', 'v', 'S', 'i')
+    LEFT JOIN pg_catalog.pg_index i ON i.indexrelid {eq} c.oid
+    LEFT JOIN pg_catalog.pg_class t ON t.oid {eq} i.indrelid
+    WHERE c.relnamespace {eq} %(schema)s::pg_catalog.regnamespace
+      AND c.relkind {eq} ANY (ARRAY['r', 'v', 'S', 'i']::pg_catalog."char"[])
 ), fn AS (
-    SELECT p.oid, 'function ' || p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')' AS object,
-           {_FUNCTION_PRIVILEGES} AS privileges
+    SELECT p.oid, 'function ' {cat} p.proname {cat} '(' {cat} pg_catalog.oidvectortypes(p.proargtypes) {cat} ')' AS object,
+           {function_privileges} AS privileges
     FROM pg_catalog.pg_proc p
-    WHERE p.pronamespace = %(schema)s::pg_catalog.regnamespace
+    WHERE p.pronamespace {eq} %(schema)s::pg_catalog.regnamespace
 )
-SELECT r.object, 'options', r.reloptions::text FROM rel r
+SELECT r.object, 'options', r.reloptions::pg_catalog.text FROM rel r
 UNION ALL SELECT r.object, 'comment', pg_catalog.obj_description(r.oid, 'pg_class') FROM rel r
-UNION ALL SELECT r.object, 'privileges', r.privileges FROM rel r WHERE r.relkind <> 'i'
-UNION ALL SELECT r.object, 'definition', pg_catalog.pg_get_indexdef(r.oid) FROM rel r WHERE r.relkind = 'i'
-UNION ALL SELECT r.object, 'definition', pg_catalog.pg_get_viewdef(r.oid) FROM rel r WHERE r.relkind = 'v'
+UNION ALL SELECT r.object, 'privileges', r.privileges FROM rel r WHERE r.relkind {ne} 'i'
+UNION ALL SELECT r.object, 'definition', pg_catalog.pg_get_indexdef(r.oid) FROM rel r WHERE r.relkind {eq} 'i'
+UNION ALL SELECT r.object, 'definition', pg_catalog.pg_get_viewdef(r.oid) FROM rel r WHERE r.relkind {eq} 'v'
 UNION ALL
-SELECT 'column ' || r.relname || '.' || a.attname, 'definition',
-       a.attnum || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
-       || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
-       || coalesce(' DEFAULT ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
-       || coalesce(' -- ' || pg_catalog.col_description(r.oid, a.attnum), '')
+SELECT 'column ' {cat} r.relname {cat} '.' {cat} a.attname, 'definition',
+       a.attnum {cat} ' ' {cat} pg_catalog.format_type(a.atttypid, a.atttypmod)
+       {cat} CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+       {cat} coalesce(' DEFAULT ' {cat} pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
+       {cat} coalesce(' -- ' {cat} pg_catalog.col_description(r.oid, a.attnum), '')
 FROM rel r
-JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = r.oid AND d.adnum = a.attnum
-WHERE r.relkind IN ('r', 'v')
+JOIN pg_catalog.pg_attribute a ON a.attrelid {eq} r.oid AND a.attnum {gt} 0 AND NOT a.attisdropped
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid {eq} r.oid AND d.adnum {eq} a.attnum
+WHERE r.relkind {eq} ANY (ARRAY['r', 'v']::pg_catalog."char"[])
 UNION ALL
-SELECT 'constraint ' || r.relname || '.' || c.conname, 'definition', pg_catalog.pg_get_constraintdef(c.oid)
-FROM rel r JOIN pg_catalog.pg_constraint c ON c.conrelid = r.oid
+SELECT 'constraint ' {cat} r.relname {cat} '.' {cat} c.conname, 'definition', pg_catalog.pg_get_constraintdef(c.oid)
+FROM rel r JOIN pg_catalog.pg_constraint c ON c.conrelid {eq} r.oid
 UNION ALL SELECT f.object, 'definition', pg_catalog.pg_get_functiondef(f.oid) FROM fn f
 UNION ALL SELECT f.object, 'comment', pg_catalog.obj_description(f.oid, 'pg_proc') FROM fn f
 UNION ALL SELECT f.object, 'privileges', f.privileges FROM fn f
-"""
+""".format(relation_privileges=_RELATION_PRIVILEGES, function_privileges=_FUNCTION_PRIVILEGES, **_OPS)
 
 
 def describe(schema: str, *aliases: str) -> Any:
-    """Procedure (in a transaction): {(object, property): value} for every object in schema, the
-    schema's own name (and aliases) written as @extschema@, so that two installs compare item by item."""
-    quoted = sql.Identifier(schema).as_string(None)
-    yield Op(sql.SQL("SET LOCAL search_path = pg_catalog, {}").format(sql.Identifier(schema)))
-    bare = yield Op("SELECT pg_catalog.quote_ident(%s)", [schema], fetch="scalar")
-    rows = yield Op(_DESCRIBE, {"schema": quoted}, fetch="all")
-    yield Op("RESET search_path")
-    # The schema as the script or the server wrote it: before a dot, or cast to regnamespace.
-    names = "|".join(re.escape(name) for name in (quoted, bare, *aliases))
-    own_name = re.compile(rf"(?<![\w\"$])(?:{names})(?=\.|'::regnamespace)")
-    return {(obj, prop): None if value is None else own_name.sub("@extschema@", value) for obj, prop, value in rows}
+    """Procedure (in a transaction): {(object, property): value} for every object in schema, so that
+    two installs compare item by item: the name of the schema (and of the aliases, other schema names)
+    is left out where it qualifies a name, and written @extschema@ where it is cast to regnamespace."""
+    yield _PIN_SEARCH_PATH
+    names = (schema, *aliases)
+    # The schema as the script or the server wrote it: quoted, or quoted only where it must be.
+    bare = yield Op(
+        "SELECT pg_catalog.quote_ident(n) FROM pg_catalog.unnest(%s::pg_catalog.text[]) n", [list(names)],
+        fetch="scalars",
+    )
+    forms = sorted({*(sql.Identifier(name).as_string(None) for name in names), *bare}, key=len, reverse=True)
+    rows = yield Op(_DESCRIBE, {"schema": sql.Identifier(schema).as_string(None)}, fetch="all")
+    # Not on the search_path, the schema's objects come out qualified; a shadow install in the
+    # session's temporary schema (on the path as pg_temp) comes out bare: compare them bare.
+    alternatives = "|".join(re.escape(form) for form in forms)
+    qualifier = re.compile(rf"(?<![\w\"$])(?:{alternatives})\.(?=[\w\"])")
+    cast = re.compile(rf"(?<![\w\"$])(?:{alternatives})(?='::regnamespace)")
+
+    def normal(text: str) -> str:
+        return cast.sub("@extschema@", qualifier.sub("", text))
+
+    return {(normal(obj), prop): None if value is None else normal(value) for obj, prop, value in rows}
 
 
 def _drift(schema: str, version: str) -> Any:
@@ -365,9 +525,13 @@ def _drift(schema: str, version: str) -> Any:
     installed = yield from describe(schema)
     yield Op("SAVEPOINT pgqrs_verify")
     yield Op("CREATE TEMPORARY TABLE pgqrs_verify_probe ()")  # brings the temporary schema into being
-    temp_schema = yield Op("SELECT pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text", fetch="scalar")
+    temp_schema = yield Op(
+        "SELECT pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::pg_catalog.text", fetch="scalar"
+    )
     yield Op(direct_script(temp_schema))
-    shipped = yield from describe(temp_schema, "pg_temp")  # as pg_get_functiondef() names it
+    # pg_temp: as pg_get_functiondef() names it; schema: where the script's text happens to hold
+    # the installed schema's name (a setting named pgqrs.x), it is left out on both sides alike.
+    shipped = yield from describe(temp_schema, "pg_temp", schema)
     yield Op("ROLLBACK TO SAVEPOINT pgqrs_verify")
     yield Op("RELEASE SAVEPOINT pgqrs_verify")
     shipped = {key: value for key, value in shipped.items() if key[0] != "table pgqrs_verify_probe"}
@@ -396,21 +560,48 @@ def _drift(schema: str, version: str) -> Any:
     return problems
 
 
+# No relation, function or type is left in the schema %(s)s.
+_SCHEMA_IS_EMPTY = "SELECT " + " AND ".join(
+    f"NOT EXISTS (SELECT FROM pg_catalog.{catalog} WHERE {column} OPERATOR(pg_catalog.=) %(s)s::pg_catalog.regnamespace)"
+    for catalog, column in (("pg_class", "relnamespace"), ("pg_proc", "pronamespace"), ("pg_type", "typnamespace"))
+)
+
+
+def _existing_tables(schema: str) -> Any:
+    """Procedure: the tables of the packaged script that schema holds (an older install may lack some)."""
+    tables = []
+    for name in _objects()["tables"]:
+        if (yield Op(_REGCLASS_EXISTS, [_qualified(schema, name)], fetch="scalar")):
+            tables.append(name)
+    return tables
+
+
 def uninstall(st: Statements, force: bool = False) -> Any:
-    """Procedure: remove pgqrs; refuses while queues hold messages unless force."""
+    """Procedure: remove pgqrs; refuses while queues hold messages unless force.
+
+    The count and the drop are one transaction that first locks pgqrs's tables: an enqueue
+    that commits meanwhile is either counted, or waits for the drop and then fails."""
     schema = st.schema
+    yield _PIN_SEARCH_PATH
     extension = yield _EXTENSION_ROW
     is_extension = extension is not None and extension[1] == schema
     version = yield from _direct_version(schema)
     if not is_extension and version is None:
         raise NotInstalled(f'pgqrs is not installed in schema "{schema}"')
-    if not force:
-        # Every table that holds messages (ready, delayed, archived), whatever the script calls them.
-        holders = [name for name in _objects()["tables"] if name not in ("pgqrs_queues", "pgqrs_workers")]
+    tables = yield from _existing_tables(schema)
+    if tables:
+        yield Op(
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                sql.SQL(", ").join(sql.Identifier(schema, name) for name in tables)
+            )
+        )
+    # Every table that holds messages (ready, delayed, archived), whatever the script calls them.
+    holders = [name for name in tables if name not in ("pgqrs_queues", "pgqrs_workers")]
+    if not force and holders:
         held = yield Op(
             sql.SQL("SELECT {}").format(
-                sql.SQL(" + ").join(
-                    sql.SQL("(SELECT count(*) FROM {}.{})").format(sql.Identifier(schema), sql.Identifier(name))
+                sql.SQL(" OPERATOR(pg_catalog.+) ").join(
+                    sql.SQL("(SELECT pg_catalog.count(*) FROM {})").format(sql.Identifier(schema, name))
                     for name in holders
                 )
             ),
@@ -428,8 +619,8 @@ def uninstall(st: Statements, force: bool = False) -> Any:
     logger.info("removing the directly installed pgqrs from schema %s", schema)
     objects = _objects()
     for signature in objects["functions"]:
-        found = yield Op("SELECT to_regprocedure(%s)::oid", [_qualified(schema, signature)], fetch="scalar")
-        if found is not None:
+        found = yield Op(_REGPROCEDURE_EXISTS, [_qualified(schema, signature)], fetch="scalar")
+        if found:
             # The signature comes from the packaged script, never from a user.
             yield Op(sql.SQL("DROP FUNCTION {}").format(sql.SQL(_qualified(schema, signature))))
     # Functions first: some return the views' and tables' row types.
@@ -437,15 +628,7 @@ def uninstall(st: Statements, force: bool = False) -> Any:
         yield Op(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))
     for name in reversed(objects["tables"]):
         yield Op(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))
-    empty = yield Op(
-        "SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %(s)s) AND NOT EXISTS (SELECT FROM pg_catalog.pg_proc p "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %(s)s) "
-        "AND NOT EXISTS (SELECT FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
-        "WHERE n.nspname = %(s)s)",
-        {"s": schema},
-        fetch="scalar",
-    )
+    empty = yield Op(_SCHEMA_IS_EMPTY, {"s": sql.Identifier(schema).as_string(None)}, fetch="scalar")
     if empty:
         yield Op(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(schema)))
     return None

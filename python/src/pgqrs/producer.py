@@ -1,42 +1,128 @@
-"""Producer: enqueue messages, with payload validation before any round trip."""
+"""Producer: enqueue messages, with payload validation before any round trip.
+
+A payload is checked here the way the server will check it (JSON null, NaN,
+``\\u0000``, lone surrogates), so the caller gets InvalidPayload, the class of
+the server's SQLSTATE PQ005, instead of a raw driver error. The size limit is
+the queue's own (``max_payload_bytes``, enforced by the server).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import decimal
 import json
 import logging
+import re
 import threading
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from .config import Config
 from .db import run, run_async
-from .errors import InvalidPayload, PayloadTooLarge
+from .errors import InvalidPayload, PayloadTooLarge, PgqrsError
 from .statements import Op, statements
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Producer", "AsyncProducer", "validate_payload", "TokenBucket"]
+__all__ = ["Producer", "AsyncProducer", "JsonText", "parse_json_payload", "validate_payload", "TokenBucket"]
 
 Proc = Generator[Op, Any, Any]
 
+#: How the server names an element of enqueue_batch's payloads in its messages (1-based).
+BATCH_ELEMENT = re.compile(r"payloads\[(\d+)\]")
 
-def validate_payload(payload: Any, max_payload_bytes: int) -> Jsonb:
-    """The payload as Jsonb, if it is JSON-serialisable and not larger than the limit."""
+# A surrogate code point on its own in a str (a valid pair decodes to one character).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class JsonText(Jsonb):
+    """JSON text already checked by parse_json_payload, sent as it is (numbers keep every digit)."""
+
+    __slots__ = ()  # a file of a million lines makes a million of these
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, dumps=str)
+
+
+def _string_problem(value: Any) -> str | None:
+    """What in the strings (keys and values) of a decoded JSON value jsonb refuses, if anything."""
+    stack = [value]
+    while stack:  # iterative: depth is no problem here
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "contains the character U+0000 (\\u0000), which PostgreSQL's jsonb cannot store"
+            surrogate = _SURROGATE.search(item)
+            if surrogate is not None:
+                return f"contains a lone surrogate U+{ord(surrogate.group()):04X}, which is not valid Unicode"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
+
+
+_TOO_DEEP = "is nested too deeply to be checked as JSON"
+
+
+def validate_payload(payload: Any, max_payload_bytes: int | None = None, *, name: str = "payload") -> Jsonb:
+    """The payload as Jsonb, if the server will take it; InvalidPayload (PQ005's class) if not.
+
+    Refused: None (JSON null), what json cannot encode (sets, objects, NaN, Infinity,
+    circular or too deeply nested values), "\\x00" and lone surrogates in strings.
+    ``max_payload_bytes`` is an optional client-side cap on the JSON text (PayloadTooLarge);
+    the queue's own limit is checked by the server.
+    """
+    if isinstance(payload, JsonText):
+        return payload
     if payload is None:
-        raise InvalidPayload("payload must not be None")
+        raise InvalidPayload(f"{name} is JSON null")
     try:
         encoded = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+    except RecursionError:
+        raise InvalidPayload(f"{name} {_TOO_DEEP}") from None
     except (TypeError, ValueError) as exc:
-        raise InvalidPayload(f"payload is not JSON-serialisable: {exc}") from exc
-    size = len(encoded.encode())
-    if size > max_payload_bytes:
-        raise PayloadTooLarge(f"payload is {size} bytes, more than the limit of {max_payload_bytes}")
-    # Dump once: the Jsonb adapter gets the text we measured.
+        raise InvalidPayload(f"{name} is not JSON-serialisable: {exc}") from exc
+    problem = _string_problem(payload)
+    if problem is not None:
+        raise InvalidPayload(f"{name} {problem}")
+    if max_payload_bytes is not None:
+        size = len(encoded.encode())
+        if size > max_payload_bytes:
+            raise PayloadTooLarge(f"{name} is {size} bytes, more than the limit of {max_payload_bytes}")
+    # Dump once: the Jsonb adapter gets the text we checked.
     return Jsonb(payload, dumps=lambda _obj, _text=encoded: _text)
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise InvalidPayload(f"{constant} is not a JSON number")
+
+
+def parse_json_payload(text: str, name: str = "payload") -> JsonText:
+    """JSON text, checked as the server's jsonb input and enqueue will check it; InvalidPayload if not.
+
+    The text itself is what is sent, so a number keeps the digits it was written with.
+    """
+    try:
+        # Decimal for numbers: no float overflow (1e400), no limit on the digits of an integer.
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=decimal.Decimal,
+                           parse_int=decimal.Decimal)
+    except json.JSONDecodeError as exc:
+        raise InvalidPayload(f"{name} is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise InvalidPayload(f"{name} {_TOO_DEEP}") from None
+    except InvalidPayload as exc:
+        raise InvalidPayload(f"{name} is not valid JSON: {exc}") from None
+    if value is None:
+        raise InvalidPayload(f"{name} is JSON null")
+    problem = _string_problem(value)
+    if problem is not None:
+        raise InvalidPayload(f"{name} {problem}")
+    return JsonText(text)
 
 
 class TokenBucket:
@@ -61,15 +147,50 @@ class TokenBucket:
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
-def _enqueue(st: Any, queue: str, payload: Any, delay_seconds: int, limit: int) -> Proc:
+def _enqueue(st: Any, queue: str, payload: Any, delay_seconds: int, limit: int | None) -> Proc:
     return (yield Op(st.enqueue, [queue, validate_payload(payload, limit), delay_seconds], "scalar"))
 
 
-def _batch_enqueue(st: Any, queue: str, payloads: list[Any], delay_seconds: int, limit: int) -> Proc:
-    values = [validate_payload(p, limit) for p in payloads]
+def _checked(payloads: list[Any], limit: int | None) -> list[Jsonb]:
+    # Named as the server names them: payloads[1] is the first.
+    return [validate_payload(p, limit, name=f"payloads[{i}]") for i, p in enumerate(payloads, 1)]
+
+
+def _batch_enqueue(st: Any, queue: str, payloads: list[Any], delay_seconds: int, limit: int | None) -> Proc:
+    values = _checked(payloads, limit)
     if not values:
         return []
     return (yield Op(st.enqueue_batch, [queue, values, delay_seconds], "scalars"))
+
+
+class _Progress:
+    """How far an enqueue_many got: reported after each batch, and used to renumber a batch's error."""
+
+    def __init__(self, on_batch: Callable[[int], None] | None) -> None:
+        self.done = 0
+        self.on_batch = on_batch
+
+    def sent(self, count: int) -> None:
+        self.done += count
+        if self.on_batch is not None:
+            self.on_batch(self.done)
+
+    def renumber(self, exc: PgqrsError) -> None:
+        """The server names payloads[i] of the failing batch; make it payloads[i] of the whole input."""
+        message = str(exc)
+        renumbered = BATCH_ELEMENT.sub(lambda m: f"payloads[{int(m.group(1)) + self.done}]", message, count=1)
+        if renumbered != message:
+            exc.args = (renumbered,)
+
+
+def _enqueue_many(st: Any, queue: str, values: list[Jsonb], delay_seconds: int, batch_size: int,
+                  progress: _Progress) -> Proc:
+    ids: list[int] = []
+    for start in range(0, len(values), batch_size):
+        chunk = values[start : start + batch_size]
+        ids.extend((yield Op(st.enqueue_batch, [queue, chunk, delay_seconds], "scalars")))
+        progress.sent(len(chunk))
+    return ids
 
 
 def _single(op: Op) -> Proc:
@@ -83,9 +204,11 @@ class _ProducerBase:
         queue: str,
         config: Config,
         *,
-        max_payload_bytes: int = 1_048_576,
+        max_payload_bytes: int | None = None,
         rate_limit_per_second: float | None = None,
     ) -> None:
+        """``max_payload_bytes``: an optional client-side cap on a payload's JSON text (off by default;
+        the queue's ``max_payload_bytes`` setting is the limit the server enforces)."""
         self.pool = pool
         self.queue = queue
         self.config = config
@@ -93,7 +216,7 @@ class _ProducerBase:
         self._st = statements(config.schema)
         self._bucket = TokenBucket(rate_limit_per_second) if rate_limit_per_second else None
 
-    def _run(self, procedure: Proc, tokens: int = 0) -> Any:  # pragma: no cover - overridden
+    def _run(self, procedure: Proc, tokens: int = 0, *, transaction: bool = False) -> Any:  # pragma: no cover
         raise NotImplementedError
 
     def enqueue(self, payload: Any, delay_seconds: int = 0) -> Any:
@@ -107,6 +230,13 @@ class _ProducerBase:
             _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes), len(payloads)
         )
 
+    def _many(self, payloads: Iterable[Any], delay_seconds: int, batch_size: int | None,
+              on_batch: Callable[[int], None] | None) -> tuple[Proc, _Progress, int]:
+        values = _checked(list(payloads), self.max_payload_bytes)  # all of them, before the first round trip
+        size = max(1, int(batch_size or self.config.default_max_batch_size))
+        progress = _Progress(on_batch)
+        return _enqueue_many(self._st, self.queue, values, delay_seconds, size, progress), progress, len(values)
+
     def enqueue_delayed(self, payload: Any, delay_seconds: int) -> Any:
         return self.enqueue(payload, delay_seconds)
 
@@ -118,20 +248,57 @@ class _ProducerBase:
 class Producer(_ProducerBase):
     """Synchronous producer on a ConnectionPool (opened by the caller)."""
 
-    def _run(self, procedure: Proc, tokens: int = 0) -> Any:
+    def _run(self, procedure: Proc, tokens: int = 0, *, transaction: bool = False) -> Any:
         if self._bucket is not None and tokens:
             wait = self._bucket.reserve(tokens)
             if wait > 0:
                 time.sleep(wait)
-        return run(self.pool, procedure)
+        return run(self.pool, procedure, transaction=transaction)
+
+    def enqueue_many(
+        self,
+        payloads: Iterable[Any],
+        delay_seconds: int = 0,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[int]:
+        """Add any number of messages, in batches of ``batch_size`` (default: the config's
+        default_max_batch_size), all in one transaction: every one of them or none.
+
+        Every payload is checked before the first batch is sent. ``on_batch(sent)`` is called
+        after each batch with the number sent so far (not committed until the last). An
+        error names the payload as ``payloads[i]``, counted from 1 over the whole input.
+        The transaction stays open while the batches go, so keep very large sends for quiet times.
+        """
+        procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch)
+        try:
+            return self._run(procedure, count, transaction=True)
+        except PgqrsError as exc:
+            progress.renumber(exc)
+            raise
 
 
 class AsyncProducer(_ProducerBase):
     """Asynchronous producer on an AsyncConnectionPool: Producer's methods, awaited."""
 
-    async def _run(self, procedure: Proc, tokens: int = 0) -> Any:
+    async def _run(self, procedure: Proc, tokens: int = 0, *, transaction: bool = False) -> Any:
         if self._bucket is not None and tokens:
             wait = self._bucket.reserve(tokens)
             if wait > 0:
                 await asyncio.sleep(wait)
-        return await run_async(self.pool, procedure)
+        return await run_async(self.pool, procedure, transaction=transaction)
+
+    async def enqueue_many(
+        self,
+        payloads: Iterable[Any],
+        delay_seconds: int = 0,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[int]:
+        """Producer.enqueue_many, awaited."""
+        procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch)
+        try:
+            return await self._run(procedure, count, transaction=True)
+        except PgqrsError as exc:
+            progress.renumber(exc)
+            raise

@@ -3,6 +3,13 @@
 The schema is the only name spliced into SQL, and only as sql.Identifier after
 validation; every value is a query parameter. Statements are built once per
 schema (functools.cache) and shared by the sync and async classes.
+
+Nothing here resolves through the caller's search_path, where a schema others
+may write to could hold a better-matching operator or function: operators are
+written OPERATOR(pg_catalog.=), built-in functions and types pg_catalog.name,
+and every parameter is cast to the argument type of the SQL function it goes
+to (psycopg sends a small int as smallint, which an overload taking smallint
+would otherwise win).
 """
 
 from __future__ import annotations
@@ -40,6 +47,12 @@ def columns(row_type: type, alias: str | None = None) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(alias, n) for n in names)
 
 
+# INTEGER, BIGINT and BOOLEAN are keywords the grammar maps to pg_catalog; these are names.
+_EQ = sql.SQL("OPERATOR(pg_catalog.=)")
+_TEXT = sql.SQL("pg_catalog.text")
+_JSONB = sql.SQL("pg_catalog.jsonb")
+
+
 class Statements:
     """The statements of one schema."""
 
@@ -55,95 +68,120 @@ class Statements:
                 arch=columns(ArchivedMessage, "a"),
                 metrics=columns(QueueMetrics),
                 health=columns(WorkerHealth),
+                eq=_EQ,
+                text=_TEXT,
+                jsonb=_JSONB,
             )
 
         self.version = q("SELECT {s}.version()")
         self.max_batch_size = q("SELECT {s}.max_batch_size()")
         # Queues
         self.create_queue = q(
-            "SELECT {s}.create_queue(queue_name => %s, max_attempts => %s, if_not_exists => %s, notify => %s)"
+            "SELECT {s}.create_queue(queue_name => %s::{text},"
+            " max_attempts => %s::integer, if_not_exists => %s::boolean,"
+            " notify => %s::boolean)"
         )
-        self.drop_queue = q("SELECT {s}.drop_queue(queue_name => %s, force => %s, if_exists => %s)")
-        self.purge_queue = q("SELECT {s}.purge_queue(queue_name => %s)")
-        self.set_queue_notify = q("SELECT {s}.set_queue_notify(queue_name => %s, notify => %s)")
-        self.pause_queue = q("SELECT {s}.pause_queue(queue_name => %s)")
-        self.resume_queue = q("SELECT {s}.resume_queue(queue_name => %s)")
-        self.notify_channel = q("SELECT {s}.notify_channel(queue_name => %s)")
+        self.drop_queue = q(
+            "SELECT {s}.drop_queue(queue_name => %s::{text},"
+            " force => %s::boolean, if_exists => %s::boolean)"
+        )
+        self.purge_queue = q("SELECT {s}.purge_queue(queue_name => %s::{text})")
+        self.set_queue_notify = q("SELECT {s}.set_queue_notify(queue_name => %s::{text}, notify => %s::boolean)")
+        self.pause_queue = q("SELECT {s}.pause_queue(queue_name => %s::{text})")
+        self.resume_queue = q("SELECT {s}.resume_queue(queue_name => %s::{text})")
+        self.notify_channel = q("SELECT {s}.notify_channel(queue_name => %s::{text})")
         self.list_queues = q("SELECT {queue} FROM {s}.pgqrs_queues ORDER BY queue_name")
         self.get_queue = q(
-            "SELECT {queue} FROM {s}.pgqrs_queues WHERE queue_name = %s"
+            "SELECT {queue} FROM {s}.pgqrs_queues WHERE queue_name {eq} %s::{text}"
         )
-        self.queue_exists = q("SELECT EXISTS (SELECT FROM {s}.pgqrs_queues WHERE queue_name = %s)")
-        self.metrics = q("SELECT {metrics} FROM {s}.metrics(queue_name => %s)")
+        self.queue_exists = q("SELECT EXISTS (SELECT FROM {s}.pgqrs_queues WHERE queue_name {eq} %s::{text})")
+        self.metrics = q("SELECT {metrics} FROM {s}.metrics(queue_name => %s::{text})")
         self.metrics_all = q("SELECT {metrics} FROM {s}.metrics_all()")
         # Workers
         self.list_workers = q(
-            "SELECT {health} FROM {s}.worker_health WHERE (%(queue)s::text IS NULL OR queue_name = %(queue)s) "
+            "SELECT {health} FROM {s}.worker_health"
+            " WHERE (%(queue)s::{text} IS NULL OR queue_name {eq} %(queue)s::{text}) "
             "ORDER BY worker_id"
         )
-        self.get_worker = q("SELECT {health} FROM {s}.worker_health WHERE worker_id = %s")
-        self.register_worker = q("SELECT {s}.register_worker(queue_name => %s, hostname => %s, port => %s)")
-        self.heartbeat = q("SELECT {s}.heartbeat(worker_id => %s)")
-        self.stop_worker = q("SELECT {s}.stop_worker(worker_id => %s)")
-        self.reap_workers = q("SELECT {s}.reap_workers(stale_after_seconds => %s)")
-        self.purge_workers = q("SELECT {s}.purge_workers(older_than_seconds => %s)")
+        self.get_worker = q("SELECT {health} FROM {s}.worker_health WHERE worker_id {eq} %s::bigint")
+        self.register_worker = q(
+            "SELECT {s}.register_worker(queue_name => %s::{text},"
+            " hostname => %s::{text}, port => %s::integer)"
+        )
+        self.heartbeat = q("SELECT {s}.heartbeat(worker_id => %s::bigint)")
+        self.stop_worker = q("SELECT {s}.stop_worker(worker_id => %s::bigint)")
+        self.reap_workers = q("SELECT {s}.reap_workers(stale_after_seconds => %s::integer, queue_name => %s::{text})")
+        self.purge_workers = q("SELECT {s}.purge_workers(older_than_seconds => %s::integer)")
         # Archive and dead letters
         self.purge_archive = q(
-            "SELECT {s}.purge_archive(queue_name => %s, older_than_seconds => %s, include_dead_letters => %s)"
+            "SELECT {s}.purge_archive(queue_name => %s::{text}, older_than_seconds => %s::integer,"
+            " include_dead_letters => %s::boolean)"
         )
         self.list_archive = q(
             "SELECT {arch} FROM {s}.pgqrs_archive a "
-            "WHERE a.queue_id = (SELECT id FROM {s}.pgqrs_queues WHERE queue_name = %s) ORDER BY a.id LIMIT %s"
+            "WHERE a.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues"
+            " WHERE queue_name {eq} %s::{text}) ORDER BY a.id LIMIT %s::bigint"
         )
         self.get_archived = q(
             "SELECT {arch} FROM {s}.pgqrs_archive a "
-            "WHERE a.queue_id = (SELECT id FROM {s}.pgqrs_queues WHERE queue_name = %s) AND a.id = %s"
+            "WHERE a.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues"
+            " WHERE queue_name {eq} %s::{text}) AND a.id {eq} %s::bigint"
         )
         self.count_archive = q(
-            "SELECT count(*) FROM {s}.pgqrs_archive a "
-            "WHERE a.queue_id = (SELECT id FROM {s}.pgqrs_queues WHERE queue_name = %s)"
+            "SELECT pg_catalog.count(*) FROM {s}.pgqrs_archive a "
+            "WHERE a.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues WHERE queue_name {eq} %s::{text})"
         )
-        self.dead_letters = q("SELECT {arch} FROM {s}.dead_letters(queue_name => %s, qty => %s) a")
+        self.dead_letters = q("SELECT {arch} FROM {s}.dead_letters(queue_name => %s::{text}, qty => %s::integer) a")
         self.replay_dead_letters = q(
-            "SELECT id FROM {s}.replay_dead_letters(queue_name => %s, msg_ids => %s) AS id"
+            "SELECT id FROM {s}.replay_dead_letters(queue_name => %s::{text}, msg_ids => %s::bigint[]) AS id"
         )
         # Messages (reads)
         self.get_message = q(
             "SELECT {msg} FROM {s}.messages m "
-            "WHERE m.queue_id = (SELECT id FROM {s}.pgqrs_queues WHERE queue_name = %s) AND m.id = %s"
+            "WHERE m.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues"
+            " WHERE queue_name {eq} %s::{text}) AND m.id {eq} %s::bigint"
         )
         self.list_messages = q(
             "SELECT {msg} FROM {s}.messages m "
-            "WHERE m.queue_id = (SELECT id FROM {s}.pgqrs_queues WHERE queue_name = %s) ORDER BY m.id LIMIT %s"
+            "WHERE m.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues"
+            " WHERE queue_name {eq} %s::{text}) ORDER BY m.id LIMIT %s::bigint"
         )
         self.count_messages = q(
-            "SELECT count(*) FROM {s}.messages m "
-            "WHERE m.queue_id = (SELECT id FROM {s}.pgqrs_queues WHERE queue_name = %s)"
+            "SELECT pg_catalog.count(*) FROM {s}.messages m "
+            "WHERE m.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues WHERE queue_name {eq} %s::{text})"
         )
         # Producing and consuming
-        self.enqueue = q("SELECT {s}.enqueue(queue_name => %s, payload => %s, delay_seconds => %s)")
+        self.enqueue = q(
+            "SELECT {s}.enqueue(queue_name => %s::{text},"
+            " payload => %s::{jsonb}, delay_seconds => %s::integer)"
+        )
         self.enqueue_batch = q(
-            "SELECT id FROM {s}.enqueue_batch(queue_name => %s, payloads => %s::jsonb[], delay_seconds => %s) "
+            "SELECT id FROM {s}.enqueue_batch(queue_name => %s::{text},"
+            " payloads => %s::{jsonb}[], delay_seconds => %s::integer) "
             "WITH ORDINALITY AS t (id, n) ORDER BY n"
         )
         # A dequeue of several rounds (dead letters buried on the way) is put back in id order.
         self.dequeue = q(
-            "SELECT {msg} FROM {s}.dequeue(queue_name => %s, qty => %s, vt_seconds => %s, worker_id => %s,"
-            " wait_seconds => %s) m ORDER BY m.id"
+            "SELECT {msg} FROM {s}.dequeue(queue_name => %s::{text}, qty => %s::integer, vt_seconds => %s::integer,"
+            " worker_id => %s::bigint, wait_seconds => %s::integer) m ORDER BY m.id"
         )
-        self.delete = q("SELECT {s}.delete(queue_name => %s, msg_id => %s, worker_id => %s)")
+        self.delete = q("SELECT {s}.delete(queue_name => %s::{text}, msg_id => %s::bigint, worker_id => %s::bigint)")
         self.delete_batch = q(
-            "SELECT id FROM {s}.delete_batch(queue_name => %s, msg_ids => %s, worker_id => %s) AS id"
+            "SELECT id FROM {s}.delete_batch(queue_name => %s::{text},"
+            " msg_ids => %s::bigint[], worker_id => %s::bigint) AS id"
         )
-        self.archive = q("SELECT {s}.archive(queue_name => %s, msg_id => %s, worker_id => %s)")
+        self.archive = q("SELECT {s}.archive(queue_name => %s::{text}, msg_id => %s::bigint, worker_id => %s::bigint)")
         self.archive_batch = q(
-            "SELECT id FROM {s}.archive_batch(queue_name => %s, msg_ids => %s, worker_id => %s) AS id"
+            "SELECT id FROM {s}.archive_batch(queue_name => %s::{text},"
+            " msg_ids => %s::bigint[], worker_id => %s::bigint) AS id"
         )
         self.extend_visibility = q(
-            "SELECT {s}.extend_visibility(queue_name => %s, msg_id => %s, seconds => %s, worker_id => %s)"
+            "SELECT {s}.extend_visibility(queue_name => %s::{text}, msg_id => %s::bigint, seconds => %s::integer,"
+            " worker_id => %s::bigint)"
         )
         self.release = q(
-            "SELECT {s}.release(queue_name => %s, msg_id => %s, delay_seconds => %s, worker_id => %s)"
+            "SELECT {s}.release(queue_name => %s::{text}, msg_id => %s::bigint, delay_seconds => %s::integer,"
+            " worker_id => %s::bigint)"
         )
         # Tables (plain reads; deletes by primary key or through the SQL API)
         self.tables = {
@@ -156,13 +194,17 @@ class Statements:
         # Through pgqrs.delete, which knows both tables a message can be in.
         self.delete_message_by_id = q(
             "SELECT {s}.delete(queue_name => q.queue_name, msg_id => m.id) "
-            "FROM {s}.messages m JOIN {s}.pgqrs_queues q ON q.id = m.queue_id WHERE m.id = %s"
+            "FROM {s}.messages m JOIN {s}.pgqrs_queues q ON q.id {eq} m.queue_id WHERE m.id {eq} %s::bigint"
         )
         self.drop_queue_by_id = q(
             "SELECT {s}.drop_queue(queue_name => q.queue_name, force => false, if_exists => true) "
-            "FROM {s}.pgqrs_queues q WHERE q.id = %s"
+            "FROM {s}.pgqrs_queues q WHERE q.id {eq} %s::bigint"
         )
-        self.stop_worker_by_id = q("SELECT {s}.stop_worker(w.id) FROM {s}.pgqrs_workers w WHERE w.id = %s")
+        # Only an active worker holds messages to give back; a stopped or dead one needs no call.
+        self.stop_worker_by_id = q(
+            "SELECT {s}.stop_worker(worker_id => w.id) FROM {s}.pgqrs_workers w"
+            " WHERE w.id {eq} %s::bigint AND w.status {eq} 'active'"
+        )
 
 
 class _TableStatements:
@@ -171,14 +213,14 @@ class _TableStatements:
         fk_id = sql.Identifier(fk)
 
         def q(text: str) -> sql.Composed:
-            return sql.SQL(text).format(s=s, t=t, fk=fk_id, cols=columns(row_type))
+            return sql.SQL(text).format(s=s, t=t, fk=fk_id, cols=columns(row_type), eq=_EQ)
 
-        self.count = q("SELECT count(*) FROM {s}.{t}")
-        self.count_by_fk = q("SELECT count(*) FROM {s}.{t} WHERE {fk} = %s")
-        self.filter_by_fk = q("SELECT {cols} FROM {s}.{t} WHERE {fk} = %s ORDER BY id LIMIT %s")
-        self.get = q("SELECT {cols} FROM {s}.{t} WHERE id = %s")
-        self.list = q("SELECT {cols} FROM {s}.{t} ORDER BY id LIMIT %s")
-        self.delete: sql.Composable = q("DELETE FROM {s}.{t} WHERE id = %(id)s RETURNING id")
+        self.count = q("SELECT pg_catalog.count(*) FROM {s}.{t}")
+        self.count_by_fk = q("SELECT pg_catalog.count(*) FROM {s}.{t} WHERE {fk} {eq} %s::bigint")
+        self.filter_by_fk = q("SELECT {cols} FROM {s}.{t} WHERE {fk} {eq} %s::bigint ORDER BY id LIMIT %s::bigint")
+        self.get = q("SELECT {cols} FROM {s}.{t} WHERE id {eq} %s::bigint")
+        self.list = q("SELECT {cols} FROM {s}.{t} ORDER BY id LIMIT %s::bigint")
+        self.delete: sql.Composable = q("DELETE FROM {s}.{t} WHERE id {eq} %(id)s::bigint RETURNING id")
 
 
 @functools.cache

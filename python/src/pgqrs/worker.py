@@ -16,8 +16,8 @@ costs latency. ``listen=False`` polls only, for a pooler in transaction mode.
 Recovery: database errors that a retry can cure (lost connection, server
 restart, terminated backend) are retried with backoff; the pool replaces broken
 connections and the listener reconnects and LISTENs again. A worker that finds
-itself reaped (PQ009) registers again. Workers reap dead ones on every
-heartbeat, so a crashed worker's messages come back after
+itself reaped (PQ009) registers again. Workers reap the dead ones of their
+queue on every heartbeat, so a crashed worker's messages come back after
 ``stale_after_seconds`` rather than after the lease.
 
 Delivery is at least once: a handler can run again for a message whose lease
@@ -67,6 +67,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["Worker", "WorkerStats", "HandlerNotFound", "HandlerTimeout", "load_handler", "default_retry_backoff"]
 
 Handler = Callable[[Message], Any]
+
+# reap_workers refuses a shorter silence: a heartbeat or two late is not dead.
+MIN_STALE_AFTER_SECONDS = 5
 
 
 class HandlerNotFound(PgqrsError):
@@ -209,7 +212,8 @@ class _Calls:
         return int(await self._value(self._st.stop_worker, [worker_id]) or 0)
 
     async def reap(self, stale_after_seconds: int) -> int:
-        return int(await self._value(self._st.reap_workers, [stale_after_seconds]) or 0)
+        # Its own queue only: reaping every queue needs the admin's rights, which a worker should not hold.
+        return int(await self._value(self._st.reap_workers, [stale_after_seconds, self.queue]) or 0)
 
     async def queue_settings(self) -> tuple[int | None, bool] | None:
         """(max_attempts, notify), for messages in the log; None where the role may not read queues."""
@@ -257,7 +261,8 @@ class Worker:
       on the queue's notifications (a dedicated connection, not from the pool);
       ``long_poll_seconds``: wait that long inside ``dequeue()`` instead (poll-only set-ups).
     - ``heartbeat_interval_seconds``, ``stale_after_seconds``: heartbeats, and the silence after
-      which a worker counts as dead; with ``reap`` the worker reaps dead workers on each heartbeat.
+      which a worker counts as dead (5 s at least); with ``reap`` the worker reaps the dead
+      workers of its own queue on each heartbeat.
     - ``on_success``: ``"archive"`` or ``"delete"``; ``retry_backoff(attempt) -> seconds``:
       the delay before a failed message is delivered again (attempt = its ``read_ct``).
     - ``job_timeout_seconds``: a handler running longer fails (async ones are cancelled);
@@ -305,6 +310,9 @@ class Worker:
             raise ValueError(f"poll_interval_seconds must be > 0, got {poll_interval_seconds}")
         if heartbeat_interval_seconds <= 0:
             raise ValueError(f"heartbeat_interval_seconds must be > 0, got {heartbeat_interval_seconds}")
+        if stale_after_seconds < MIN_STALE_AFTER_SECONDS:
+            # The server refuses it too (reap_workers); say so before the first heartbeat.
+            raise ValueError(f"stale_after_seconds must be at least {MIN_STALE_AFTER_SECONDS}, got {stale_after_seconds}")
         if stale_after_seconds < 2 * heartbeat_interval_seconds:
             # Otherwise a live worker that is a little late could be reaped.
             raise ValueError(

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ._output import POSITIVE, SECONDS, FiniteFloat, command_error
 from .config import Config
 from .errors import PgqrsError
 from .worker import HandlerNotFound, Worker, load_handler
@@ -40,27 +41,27 @@ def _config(ctx: click.Context) -> Config:
 @click.command("run")
 @click.argument("queue")
 @click.argument("handler")
-@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
+@click.option("--concurrency", type=POSITIVE, default=4, show_default=True,
               help="Jobs run at the same time.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", type=POSITIVE, default=None,
               help="Messages leased per dequeue (default: the concurrency).")
-@click.option("--lock-time", type=click.IntRange(min=1), default=None,
+@click.option("--lock-time", type=POSITIVE, default=None,
               help="Lease in seconds, extended while a job runs (default: the configured lock time).")
-@click.option("--poll-interval", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--poll-interval", type=FiniteFloat(min_open=True), default=1.0, show_default=True,
               help="Seconds between polls of an empty queue.")
 @click.option("--no-listen", is_flag=True,
               help="Poll only, no LISTEN/NOTIFY (behind a pooler in transaction mode).")
 @click.option("--delete", is_flag=True, help="Delete processed messages instead of archiving them.")
-@click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
+@click.option("--grace", type=FiniteFloat(), default=30.0, show_default=True,
               help="Seconds running jobs get to finish after SIGTERM / SIGINT before they are released.")
-@click.option("--long-poll", type=click.IntRange(min=0), default=0, show_default=True, metavar="SECONDS",
+@click.option("--long-poll", type=SECONDS, default=0, show_default=True, metavar="SECONDS",
               help="Wait up to SECONDS inside dequeue() for a message once the queue is empty (fast wake-up "
                    "without LISTEN; holds a connection while it waits).")
-@click.option("--heartbeat-interval", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+@click.option("--heartbeat-interval", type=FiniteFloat(min_open=True), default=5.0, show_default=True,
               help="Seconds between heartbeats (each one also reaps dead workers).")
-@click.option("--stale-after", type=click.IntRange(min=1), default=30, show_default=True,
+@click.option("--stale-after", type=POSITIVE, default=30, show_default=True,
               help="Seconds without heartbeat after which a worker counts as dead and its messages are released.")
-@click.option("--job-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--job-timeout", type=FiniteFloat(min_open=True), default=None,
               help="Seconds after which a running job counts as failed and is released for a retry.")
 @click.pass_context
 def run(
@@ -115,8 +116,8 @@ def run(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     except PgqrsError as exc:
-        # One line, as every CLI error (libpq messages span lines).
-        raise click.ClickException(" ".join(str(exc).split())) from exc
+        # As every CLI error: one line, then the server's Detail and Hint.
+        raise command_error(exc) from exc
 
 
 if __name__ == "__main__":
