@@ -150,14 +150,14 @@ def _objects() -> dict[str, list[str]]:
     tables = re.findall(r"^CREATE TABLE @extschema@\.(\w+)", script, re.MULTILINE)
     views = re.findall(r"^CREATE VIEW @extschema@\.(\w+)", script, re.MULTILINE)
     names = re.findall(r"^CREATE FUNCTION @extschema@\.(\w+)\(", script, re.MULTILINE)
-    # grants.sql names every function with its argument types (REVOKE ... FROM PUBLIC).
-    revoke = script[script.index("REVOKE ALL ON FUNCTION") : script.index("FROM PUBLIC")]
+    # Every function has a COMMENT ON FUNCTION line with its argument types (the catalog test checks it).
     signatures = {
-        name: args.strip() for name, args in re.findall(r"@extschema@\.(\w+)\(([^()]*)\)", revoke)
+        name: args.strip()
+        for name, args in re.findall(r"^COMMENT ON FUNCTION @extschema@\.(\w+)\(([^()]*)\)", script, re.MULTILINE)
     }
     missing = [name for name in names if name not in signatures]
-    if missing:  # an SQL function without a REVOKE line: verify could not check it
-        logger.warning("functions without a signature in grants.sql: %s", ", ".join(missing))
+    if missing:  # an SQL function without a COMMENT line: verify could not check it
+        logger.warning("functions without a COMMENT ON FUNCTION line: %s", ", ".join(missing))
     return {"tables": tables, "views": views, "functions": [f"{n}({signatures[n]})" for n in names if n in signatures]}
 
 
@@ -527,6 +527,15 @@ def _drift(schema: str, version: str) -> Any:
     yield Op("CREATE TEMPORARY TABLE pgqrs_verify_probe ()")  # brings the temporary schema into being
     temp_schema = yield Op(
         "SELECT pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::pg_catalog.text", fetch="scalar"
+    )
+    # The comparison install grants to the installed one's group roles, so privileges compare alike.
+    yield Op(
+        sql.SQL(
+            "SELECT pg_catalog.set_config('pgqrs.role_prefix', coalesce(CASE WHEN "
+            "pg_catalog.has_function_privilege(%s::pg_catalog.text, 'EXECUTE') THEN {}._role_prefix() END, "
+            "%s::pg_catalog.text), true), pg_catalog.set_config('pgqrs.reuse_roles', 'on', true)"
+        ).format(sql.Identifier(schema)),
+        [_qualified(schema, "_role_prefix()"), schema],
     )
     yield Op(direct_script(temp_schema))
     # pg_temp: as pg_get_functiondef() names it; schema: where the script's text happens to hold
