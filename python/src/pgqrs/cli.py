@@ -12,7 +12,6 @@ Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr), 2 usage erro
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -583,10 +582,9 @@ def message_send(state: State, queue_name: str, payload: str | None, delay: int,
         return
 
     stream = file if file is not None else sys.stdin.buffer
-    name = str(getattr(file, "name", "-"))
-    if file is None or name in ("-", "<stdin>"):
-        name = "stdin"
-    where = name  # shown whole: the path of a file that could be opened
+    where = str(getattr(file, "name", "-"))  # shown whole: the path of a file that could be opened
+    if file is None or where in ("-", "<stdin>"):
+        where = "stdin"
     with _Interrupts() as interrupts:
         try:
             producer = state.producer(queue_name)  # a bad DSN is reported before a long file is read
