@@ -1727,7 +1727,7 @@ COMMENT ON FUNCTION @extschema@._role_prefix() IS
 -- _setup_roles() makes them and applies the grants below, at install, at
 -- upgrade, and whenever `pgqrs install` finds the install up to date.
 
--- _setup_roles()
+-- _setup_roles(prefix)
 --   Creates the missing group roles (when the installing role may create
 --   roles; a WARNING says which grants could not be made otherwise) and
 --   makes every pgqrs object's privileges exactly those declared below: all
@@ -1736,11 +1736,13 @@ COMMENT ON FUNCTION @extschema@._role_prefix() IS
 --   only if this install made it (its comment names this schema and
 --   database, or it holds USAGE on the schema already), or if the setting
 --   pgqrs.reuse_roles is on; a role that can log in is never used (PQ010).
---   The prefix is the setting pgqrs.role_prefix, else _role_prefix(): an
---   install keeps the roles it was given until told otherwise.
+--   The prefix is the setting pgqrs.role_prefix, else p_prefix (an upgrade
+--   from a version whose roles were the cluster's passes the schema's name),
+--   else _role_prefix(): an install keeps the roles it was given until told
+--   otherwise.
 --   The names are built from the prefix and quoted, never from a caller's
 --   input. Run by the install and upgrade scripts; EXECUTE for the owner only.
-CREATE OR REPLACE FUNCTION @extschema@._setup_roles()
+CREATE OR REPLACE FUNCTION @extschema@._setup_roles(p_prefix text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1748,7 +1750,7 @@ AS $$
 DECLARE
     v_schema_oid oid := '@extschema@'::regnamespace;
     v_schema name := (SELECT n.nspname FROM pg_namespace n WHERE n.oid = '@extschema@'::regnamespace);
-    v_prefix text := coalesce(nullif(current_setting('pgqrs.role_prefix', true), ''),
+    v_prefix text := coalesce(nullif(current_setting('pgqrs.role_prefix', true), ''), p_prefix,
                               @extschema@._role_prefix());
     v_reuse boolean := coalesce(nullif(current_setting('pgqrs.reuse_roles', true), ''), 'off')::boolean;
     v_marker text := format('pgqrs group role of schema %I in database %I',
@@ -1869,7 +1871,11 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._setup_roles() IS
+COMMENT ON FUNCTION @extschema@._setup_roles(text) IS
     'create this install''s group roles where missing and apply its grants (run by install and upgrade; the owner''s only)';
 
-SELECT @extschema@._setup_roles();
+-- 0.2.0 granted every install to the cluster's pgqrs_producer, pgqrs_consumer
+-- and pgqrs_admin: from 0.3.0 on, an install's roles are named after its
+-- schema (or pgqrs.role_prefix), as a fresh install's are.
+SELECT @extschema@._setup_roles((SELECT n.nspname FROM pg_catalog.pg_namespace n
+                                 WHERE n.oid = '@extschema@'::regnamespace));
