@@ -350,6 +350,17 @@ def test_bad_python_payloads_are_invalid_payload(admin, queue, name):
     assert admin.count_messages(queue) == 0
 
 
+@pytest.mark.parametrize("value", [
+    "a\x00b", "\\u0000", "\\\x00", "\\\\u0000", "\ud800", "\udc00", "x\udfffy", "\U0001F600", "\u00e9\u2028",
+    {"\x00": 1}, {"k": ["\\", "\\u0000x"]}, ["\ud83d\ude00"], "plain",
+])
+def test_the_encoded_text_check_agrees_with_the_value_check(value):
+    """The producer scans the JSON text json.dumps writes; the CLI walks the decoded value."""
+    from pgqrs.producer import _string_problem, _text_problem
+
+    assert _text_problem(json.dumps(value, ensure_ascii=False)) == _string_problem(value)
+
+
 def test_json_null_from_sql_is_invalid_payload(sql, queue):
     assert _outcome(lambda: sql("SELECT pgqrs.enqueue('q', 'null'::jsonb)")) == ("error", "InvalidPayload", "PQ005")
 

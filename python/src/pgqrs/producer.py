@@ -36,6 +36,8 @@ BATCH_ELEMENT = re.compile(r"payloads\[(\d+)\]")
 
 # A surrogate code point on its own in a str (a valid pair decodes to one character).
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# json.dumps writes U+0000 as the escape \u0000; an escape follows an even run of backslashes.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class JsonText(Jsonb):
@@ -47,6 +49,22 @@ class JsonText(Jsonb):
         super().__init__(text, dumps=str)
 
 
+_NUL_PROBLEM = "contains the character U+0000 (\\u0000), which PostgreSQL's jsonb cannot store"
+
+
+def _surrogate_problem(surrogate: str) -> str:
+    return f"contains a lone surrogate U+{ord(surrogate):04X}, which is not valid Unicode"
+
+
+def _text_problem(encoded: str) -> str | None:
+    """What jsonb refuses in JSON text written by json.dumps(ensure_ascii=False), if anything:
+    the same answers as _string_problem gives for the value, from two scans of the text."""
+    if "\\u0000" in encoded and _NUL_ESCAPE.search(encoded):
+        return _NUL_PROBLEM
+    surrogate = _SURROGATE.search(encoded)
+    return None if surrogate is None else _surrogate_problem(surrogate.group())
+
+
 def _string_problem(value: Any) -> str | None:
     """What in the strings (keys and values) of a decoded JSON value jsonb refuses, if anything."""
     stack = [value]
@@ -54,10 +72,10 @@ def _string_problem(value: Any) -> str | None:
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return "contains the character U+0000 (\\u0000), which PostgreSQL's jsonb cannot store"
+                return _NUL_PROBLEM
             surrogate = _SURROGATE.search(item)
             if surrogate is not None:
-                return f"contains a lone surrogate U+{ord(surrogate.group()):04X}, which is not valid Unicode"
+                return _surrogate_problem(surrogate.group())
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -82,12 +100,13 @@ def validate_payload(payload: Any, max_payload_bytes: int | None = None, *, name
     if payload is None:
         raise InvalidPayload(f"{name} is JSON null")
     try:
-        encoded = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+        # ensure_ascii=False: a lone surrogate stays a code point of the text, found below in one scan.
+        encoded = json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     except RecursionError:
         raise InvalidPayload(f"{name} {_TOO_DEEP}") from None
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"{name} is not JSON-serialisable: {exc}") from exc
-    problem = _string_problem(payload)
+    problem = _text_problem(encoded)
     if problem is not None:
         raise InvalidPayload(f"{name} {problem}")
     if max_payload_bytes is not None:
