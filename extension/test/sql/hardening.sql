@@ -59,8 +59,9 @@ RESET SESSION AUTHORIZATION;
 SELECT status FROM pgqrs.pgqrs_workers WHERE id = :other_worker;
 
 -- The admin group has every function itself, not through membership.
-SELECT count(*) FILTER (WHERE NOT has_function_privilege('pgqrs_admin', p.oid, 'EXECUTE')) AS admin_lacks,
-       count(*) FILTER (WHERE pg_has_role('pgqrs_admin', 'pgqrs_producer', 'MEMBER')) > 0 AS via_membership_too
+SELECT count(*) FILTER (WHERE NOT EXISTS (
+           SELECT FROM aclexplode(p.proacl) a
+           WHERE a.grantee = 'pgqrs_admin'::regrole AND a.privilege_type = 'EXECUTE')) AS admin_lacks_directly
 FROM pg_proc p WHERE p.pronamespace = 'pgqrs'::regnamespace AND p.proname NOT LIKE '\_%';
 SELECT has_function_privilege('pgqrs_producer', 'pgqrs.extend_visibility(text, bigint, integer, bigint)', 'EXECUTE')
        AS producer_may_extend,
