@@ -322,7 +322,7 @@ def _refuse_writable_schema(schema: str, allowed: bool) -> Any:
 def _setup_roles(schema: str) -> Any:
     """Procedure: (re)create missing group roles and (re)apply the grants of an install that is up to
     date, where this role may (the schema's owner): roles dropped or grants revoked since come back."""
-    setup = _qualified(schema, "_setup_roles()")
+    setup = _qualified(schema, "_setup_roles(text)")
     may = yield Op(
         "SELECT coalesce(pg_catalog.has_function_privilege("
         "pg_catalog.to_regprocedure(%s::pg_catalog.text), 'EXECUTE'), false)",
@@ -330,7 +330,7 @@ def _setup_roles(schema: str) -> Any:
         fetch="scalar",
     )
     if may:
-        yield Op(sql.SQL("SELECT {}").format(sql.SQL(setup)))  # the name is built from the validated schema
+        yield Op(sql.SQL("SELECT {}.{}()").format(sql.Identifier(schema), sql.Identifier("_setup_roles")))
     else:
         logger.info("%s: not run (missing, or not this role's to run); grants left as they are", setup)
 
