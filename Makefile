@@ -14,11 +14,16 @@ EXTENSION  = pgqrs
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" pgqrs.control)
 
 # The install script is built from the fragments listed, in order, in
-# extension/sql/fragments.txt; the upgrade scripts are written by hand; the
-# install scripts of released versions are frozen in extension/released/.
+# extension/sql/fragments.txt. The upgrade script to this version is built from
+# its hand-written part in extension/upgrade/ and the fragments that hold
+# functions and views (between the "functions" lines of fragments.txt), so no
+# function is written twice. The scripts of released versions, install and
+# upgrade, are frozen in extension/released/.
 FRAGMENTS  = $(addprefix extension/sql/,$(shell grep -v '^\#' extension/sql/fragments.txt))
-DATA_built = extension/pgqrs--$(EXTVERSION).sql
-DATA       = $(wildcard extension/pgqrs--*--*.sql) $(wildcard extension/released/pgqrs--*.sql)
+FUNCTION_FRAGMENTS = $(addprefix extension/sql/,$(shell sed -n '/^\# -- functions$$/,/^\# -- end of functions$$/{/^\#/d;p;}' extension/sql/fragments.txt))
+UPGRADES   = $(patsubst extension/upgrade/%,extension/%,$(wildcard extension/upgrade/pgqrs--*--$(EXTVERSION).sql))
+DATA_built = extension/pgqrs--$(EXTVERSION).sql $(UPGRADES)
+DATA       = $(wildcard extension/released/pgqrs--*.sql)
 ifneq ($(wildcard extension/released/pgqrs--$(EXTVERSION).sql),)
 ifeq ($(filter bump-version,$(MAKECMDGOALS)),)
 $(error $(EXTVERSION) is released already (extension/released/): make bump-version VERSION=...)
@@ -42,6 +47,15 @@ endif
 
 extension/pgqrs--$(EXTVERSION).sql: pgqrs.control extension/sql/fragments.txt $(FRAGMENTS)
 	sed 's/@PGQRS_VERSION@/$(EXTVERSION)/g' $(FRAGMENTS) > $@
+
+# The hand-written part up to its marker line, the function fragments, the rest.
+# (python/hatch_build.py builds the same text for the Python package.)
+extension/pgqrs--%--$(EXTVERSION).sql: extension/upgrade/pgqrs--%--$(EXTVERSION).sql pgqrs.control \
+		extension/sql/fragments.txt $(FUNCTION_FRAGMENTS)
+	sed '/^-- pgqrs:functions$$/,$$d' $< > $@
+	sed -e 's/^CREATE FUNCTION /CREATE OR REPLACE FUNCTION /' -e 's/^CREATE VIEW /CREATE OR REPLACE VIEW /' \
+		-e 's/@PGQRS_VERSION@/$(EXTVERSION)/g' $(FUNCTION_FRAGMENTS) >> $@
+	sed '1,/^-- pgqrs:functions$$/d' $< >> $@
 
 installcheck: | test-output
 .PHONY: test-output

@@ -1,9 +1,12 @@
 """Build hook: put the extension's install and upgrade scripts into the package.
 
-The script is built exactly as the Makefile builds it (the fragments listed in
-extension/sql/fragments.txt, concatenated, with @PGQRS_VERSION@ replaced by
-default_version from pgqrs.control), so a direct install runs the same SQL as
-CREATE EXTENSION and there is never a second, hand-kept copy.
+The scripts are built exactly as the Makefile builds them: the install script
+from the fragments listed in extension/sql/fragments.txt, concatenated, with
+@PGQRS_VERSION@ replaced by default_version from pgqrs.control; the upgrade
+script to this version from its hand-written part in extension/upgrade/, with
+the function fragments at its marker line. So a direct install runs the same
+SQL as CREATE EXTENSION, and there is never a second, hand-kept copy. The
+frozen scripts of released versions come from extension/released/.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PACKAGE_SQL = HERE / "src" / "pgqrs" / "sql"
+MARKER = "-- pgqrs:functions"
 
 
 def control_version(control: Path) -> str:
@@ -25,17 +29,46 @@ def control_version(control: Path) -> str:
     return match.group(1)
 
 
+def _fragments(repo: Path, functions_only: bool = False) -> list[str]:
+    """The fragment names of fragments.txt, in order; or those between its "functions" lines."""
+    names, inside = [], False
+    for line in (repo / "extension" / "sql" / "fragments.txt").read_text().splitlines():
+        line = line.strip()
+        if line in ("# -- functions", "# -- end of functions"):
+            inside = line == "# -- functions"
+        elif line and not line.startswith("#") and (inside or not functions_only):
+            names.append(line)
+    return names
+
+
 def build_script(repo: Path = REPO) -> tuple[str, str]:
-    """(version, script text) from the fragments, in the order of fragments.txt."""
+    """(version, install script text) from the fragments, in the order of fragments.txt."""
     version = control_version(repo / "pgqrs.control")
-    sql_dir = repo / "extension" / "sql"
-    names = [
-        line.strip()
-        for line in (sql_dir / "fragments.txt").read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    text = "".join((sql_dir / name).read_text() for name in names)
+    text = "".join((repo / "extension" / "sql" / name).read_text() for name in _fragments(repo))
     return version, text.replace("@PGQRS_VERSION@", version)
+
+
+def build_upgrade(source: Path, repo: Path = REPO) -> str:
+    """An upgrade script: the hand-written part, the function fragments (CREATE OR REPLACE) at its marker."""
+    version = control_version(repo / "pgqrs.control")
+    functions = "".join((repo / "extension" / "sql" / name).read_text() for name in _fragments(repo, True))
+    functions = re.sub(r"^CREATE (FUNCTION|VIEW) ", r"CREATE OR REPLACE \1 ", functions, flags=re.MULTILINE)
+    before, marker, after = source.read_text().partition(MARKER + "\n")
+    if not marker:
+        raise RuntimeError(f"{source} has no line {MARKER!r}")
+    return before + functions.replace("@PGQRS_VERSION@", version) + after
+
+
+def built_scripts(repo: Path = REPO) -> dict[str, str]:
+    """Every script the package carries, by file name: this version's install and upgrade scripts, and the
+    released upgrade scripts."""
+    version, script = build_script(repo)
+    scripts = {f"pgqrs--{version}.sql": script}
+    for source in sorted((repo / "extension" / "upgrade").glob(f"pgqrs--*--{version}.sql")):
+        scripts[source.name] = build_upgrade(source, repo)
+    for frozen in sorted((repo / "extension" / "released").glob("pgqrs--*--*.sql")):
+        scripts.setdefault(frozen.name, frozen.read_text())
+    return scripts
 
 
 class CustomBuildHook(BuildHookInterface):
@@ -43,21 +76,16 @@ class CustomBuildHook(BuildHookInterface):
 
     def initialize(self, version: str, build_data: dict) -> None:
         if (REPO / "extension" / "sql" / "fragments.txt").exists():
-            ext_version, script = build_script()
             PACKAGE_SQL.mkdir(parents=True, exist_ok=True)
-            upgrades = sorted((REPO / "extension").glob("pgqrs--*--*.sql"))
-            keep = {f"pgqrs--{ext_version}.sql", *(path.name for path in upgrades)}
+            wanted = built_scripts()
             for stale in PACKAGE_SQL.glob("pgqrs--*.sql"):
-                if stale.name not in keep:
+                if stale.name not in wanted:
                     stale.unlink()
-            target = PACKAGE_SQL / f"pgqrs--{ext_version}.sql"
-            if not target.exists() or target.read_text() != script:
-                target.write_text(script)
-            # The upgrade scripts, so that `pgqrs install` can upgrade a direct install in place.
-            for upgrade in upgrades:
-                copy = PACKAGE_SQL / upgrade.name
-                if not copy.exists() or copy.read_text() != upgrade.read_text():
-                    copy.write_text(upgrade.read_text())
+            # The upgrade scripts too, so that `pgqrs install` can upgrade a direct install in place.
+            for name, text in wanted.items():
+                target = PACKAGE_SQL / name
+                if not target.exists() or target.read_text() != text:
+                    target.write_text(text)
         scripts = sorted(PACKAGE_SQL.glob("pgqrs--*.sql"))
         if not scripts:
             raise RuntimeError("extension/sql/fragments.txt not found and no built script in src/pgqrs/sql/")

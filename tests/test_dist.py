@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import zipfile
 
-from pgqrs.install import install_script, script_version
+from pgqrs.install import install_script, script_version, upgrade_scripts
 
 from conftest import REPO
 
@@ -55,12 +56,16 @@ def test_dist_holds_the_extension_only_and_builds(tmp_path):
         "pgqrs.control", "META.json", "Makefile", "LICENSE", "README.md", "CHANGELOG.md", "extension"}
     assert not any("/results/" in path for path in inside)
     released = {f"extension/released/{p.name}" for p in (REPO / "extension" / "released").iterdir()}
-    upgrades = {f"extension/{p.name}" for p in (REPO / "extension").glob("pgqrs--*--*.sql")}
+    upgrades = {f"extension/upgrade/{p.name}" for p in (REPO / "extension" / "upgrade").iterdir()}
     assert released and upgrades and released | upgrades <= inside
-    # make in the unpacked zip (PGXS, as pgxn install runs it) builds the script the package carries.
+    # make in the unpacked zip (PGXS, as pgxn install runs it) builds the scripts the package carries:
+    # the Makefile's build and the Python package's are one and the same text.
     unpacked = tmp_path / prefix
     subprocess.run(["make", "-s", "-C", str(unpacked)], check=True, capture_output=True)
     assert (unpacked / "extension" / f"pgqrs--{script_version()}.sql").read_text() == install_script()
+    for source in (REPO / "extension" / "upgrade").iterdir():
+        old, new = re.fullmatch(r"pgqrs--(.+)--(.+)\.sql", source.name).groups()
+        assert (unpacked / "extension" / source.name).read_text() == dict(upgrade_scripts(old, new))[source.name]
 
 
 def test_bump_version_freezes_the_release_and_starts_the_next(tmp_path):
@@ -87,10 +92,17 @@ def test_bump_version_freezes_the_release_and_starts_the_next(tmp_path):
     assert meta["version"] == meta["provides"]["pgqrs"]["version"] == after
     assert meta["meta-spec"]["version"] == "1.0.0"
     assert (tree / "extension" / "released" / f"pgqrs--{current}.sql").read_text() == install_script()
-    upgrade = (tree / "extension" / f"pgqrs--{current}--{after}.sql").read_text()
-    assert f"SELECT '{after}'::text" in upgrade and "@extschema@.version()" in upgrade
-    # The new version builds, and the frozen one is installed beside it.
+    # The upgrade script to the released version is frozen as built; its hand-written part goes.
+    for source in (REPO / "extension" / "upgrade").glob(f"pgqrs--*--{current}.sql"):
+        old = source.name.split("--")[1]
+        assert (tree / "extension" / "released" / source.name).read_text() == dict(
+            upgrade_scripts(old, current))[source.name]
+        assert not (tree / "extension" / "upgrade" / source.name).exists()
+    assert "-- pgqrs:functions" in (tree / "extension" / "upgrade" / f"pgqrs--{current}--{after}.sql").read_text()
+    # The new version builds, its upgrade script has every function, and the frozen ones are installed beside it.
     subprocess.run(["make", "-s", "-C", str(tree), f"DESTDIR={tmp_path / 'root'}", "install"], check=True,
                    capture_output=True)
+    upgrade = (tree / "extension" / f"pgqrs--{current}--{after}.sql").read_text()
+    assert f"SELECT '{after}'::text" in upgrade and "CREATE OR REPLACE FUNCTION @extschema@.version()" in upgrade
     installed = {p.name for p in (tmp_path / "root").rglob("pgqrs--*.sql")}
     assert {f"pgqrs--{after}.sql", f"pgqrs--{current}.sql", f"pgqrs--{current}--{after}.sql"} <= installed

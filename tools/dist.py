@@ -31,7 +31,7 @@ CONTENTS = [
     "extension/sql/fragments.txt",
     "extension/sql/*.sql",
     "extension/released/pgqrs--*.sql",
-    "extension/pgqrs--*--*.sql",
+    "extension/upgrade/pgqrs--*--*.sql",
     "extension/test/sql/*.sql",
     "extension/test/expected/*.out",
     "extension/test/specs/*.spec",

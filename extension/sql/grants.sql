@@ -179,5 +179,3 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._setup_roles(text) IS
     'create this install''s group roles where missing and apply its grants (run by install and upgrade; the owner''s only)';
-
-SELECT @extschema@._setup_roles();

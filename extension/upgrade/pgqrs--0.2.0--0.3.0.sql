@@ -1,0 +1,34 @@
+-- pgqrs 0.2.0 to 0.3.0, for ALTER EXTENSION pgqrs UPDATE (and pgqrs install,
+-- which runs it on a direct install).
+--
+-- Written here: what an upgrade must do besides (re)creating functions and
+-- views: table changes, functions dropped because their arguments or result
+-- changed, data moves. At the marker line, the build (make, and the Python
+-- package build) puts every function and view of extension/sql/ as CREATE OR
+-- REPLACE, so no body is written twice; tests/test_upgrade.py checks that an
+-- upgraded schema equals a fresh 0.3.0 one.
+\echo Use "ALTER EXTENSION pgqrs UPDATE TO '0.3.0'" to load this file. \quit
+
+-- Tables: two new columns, each with a constant default or none (no rewrite).
+ALTER TABLE @extschema@.pgqrs_queues
+    ADD COLUMN max_payload_bytes integer NOT NULL DEFAULT 1048576 CHECK (max_payload_bytes >= 1);
+COMMENT ON TABLE @extschema@.pgqrs_queues IS
+    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel(); paused: dequeues deliver nothing; max_payload_bytes: the largest payload an enqueue accepts (pg_column_size of the jsonb)';
+-- Workers registered before the upgrade keep registered_by NULL: any role may
+-- still act for them, so that running workers go on across the upgrade.
+ALTER TABLE @extschema@.pgqrs_workers ADD COLUMN registered_by text;
+COMMENT ON COLUMN @extschema@.pgqrs_workers.registered_by IS
+    'the login role (session_user) that registered the worker: only it heartbeats and leases as the worker (NULL: registered before 0.3.0, by any role)';
+
+-- Functions whose arguments or result changed: dropped, then made again below.
+DROP FUNCTION @extschema@.create_queue(text, integer, boolean, boolean);
+DROP FUNCTION @extschema@.reap_workers(integer);
+DROP FUNCTION @extschema@._queue_for_enqueue(text, boolean);
+
+-- pgqrs:functions
+
+-- 0.2.0 granted every install to the cluster's pgqrs_producer, pgqrs_consumer
+-- and pgqrs_admin: from 0.3.0 on, an install's roles are named after its
+-- schema (or pgqrs.role_prefix), as a fresh install's are.
+SELECT @extschema@._setup_roles((SELECT n.nspname FROM pg_catalog.pg_namespace n
+                                 WHERE n.oid = '@extschema@'::regnamespace));
