@@ -37,15 +37,19 @@ embedded_pg_bin() {
 }
 
 # rerun_as_user SCRIPT ARGS...: runs SCRIPT (a path inside the repo) as
-# RUN_USER, from a copy of the checkout when RUN_USER cannot read it.
+# RUN_USER, from a copy of the checkout when RUN_USER cannot read it (removed
+# afterwards), and exits with its status.
 rerun_as_user() {
-    local script=$1 src=$repo
+    local script=$1 src=$repo copy="" rc=0
     shift
     if ! runuser -u "$RUN_USER" -- test -r "$repo/Makefile"; then
-        src=$(mktemp -d /tmp/pgqrs-src.XXXXXX)
-        cp -a "$repo/." "$src/"
-        chown -R "$RUN_USER" "$src"
+        copy=$(mktemp -d /tmp/pgqrs-src.XXXXXX)
+        cp -a "$repo/." "$copy/"
+        chown -R "$RUN_USER" "$copy"
+        src=$copy
     fi
-    exec runuser -u "$RUN_USER" -- env PG_VERSION="$PG_VERSION" PG_BIN="$PG_BIN" PGQRS_VENV="$VENV" \
-        bash "$src/$script" "$@"
+    runuser -u "$RUN_USER" -- env PG_VERSION="$PG_VERSION" PG_BIN="$PG_BIN" PGQRS_VENV="$VENV" \
+        bash "$src/$script" "$@" || rc=$?
+    [ -z "$copy" ] || rm -rf "$copy"
+    exit $rc
 }

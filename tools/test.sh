@@ -43,7 +43,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# sql_tests BINDIR PORT: make installcheck on a throwaway cluster of that server.
+# sql_tests BINDIR PORT: make installcheck on a throwaway cluster of that server. The cluster
+# listens on a socket in its own directory only (no TCP), so the port is just part of that
+# socket's name: runs side by side never meet, whatever the number.
 sql_tests() {
     local bindir=$1 port=$2 dir=$work/pg$2
     echo "== SQL tests (pg_regress, isolation) on $("$bindir/postgres" --version)"
