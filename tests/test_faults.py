@@ -1,7 +1,7 @@
 """Fault injection against real processes: the worker runner under crashes, restarts and kills.
 
-Every worker here is a real process (`python -m pgqrs.worker_cli`, the command
-behind `pgqrs worker run`) running the handler `faultjobs:record`, which appends
+Every worker here is a real process (`pgqrs worker run`) running the handler
+`faultjobs:record`, which appends
 "start ID PID" and "done ID PID" lines to a log file. Each scenario counts, per
 message: processed (done lines), duplicated (more than one done line), lost
 (committed but never archived), and reads the archive for how often it was
@@ -37,18 +37,7 @@ PYTHON = sys.executable
 PGQRS = str(Path(PYTHON).with_name("pgqrs"))
 
 
-def _worker_command() -> list[str]:
-    """`pgqrs worker run` once the CLI has it, else the same click command run as a module."""
-    try:
-        probe = subprocess.run([PGQRS, "worker", "run", "--help"], capture_output=True, timeout=30)
-        if probe.returncode == 0:
-            return [PGQRS, "worker", "run"]
-    except OSError:
-        pass
-    return [PYTHON, "-m", "pgqrs.worker_cli"]
-
-
-WORKER = _worker_command()
+WORKER = [PGQRS, "worker", "run"]
 
 HANDLER_MODULE = textwrap.dedent('''
     """Test handler: records each run, sleeps, fails or hangs as the payload says."""

@@ -1,41 +1,30 @@
-"""`pgqrs worker run QUEUE module:function`: the worker runner on the command line.
+"""`pgqrs worker run QUEUE module:function`: the worker runner's command.
 
-The CLI's ``worker`` group carries ``run``. Run on its own
-(``python -m pgqrs.worker_cli``) it reads the configuration from the
-environment and the YAML file, as ``Config.load()`` does.
+The CLI's ``worker`` group (cli.py) registers :func:`run`; the root group builds
+the context object that carries the configuration, and turns every error into
+the CLI's one ``Error:`` line and exit code, as for any other command.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-from typing import Any
+from typing import Protocol
 
 import click
 
-from ._output import POSITIVE, SECONDS, FiniteFloat, command_error
+from ._output import POSITIVE, SECONDS, FiniteFloat
 from .config import Config
-from .errors import PgqrsError
-from .worker import HandlerNotFound, Worker, load_handler
-
-logger = logging.getLogger(__name__)
+from .worker import HandlerNotFound, Worker, WorkerSettings, load_handler
 
 __all__ = ["run"]
 
 
-def _config(ctx: click.Context) -> Config:
-    """The Config the CLI group built (its context object, or an object holding one)."""
-    obj: Any = ctx.find_object(Config)
-    if obj is not None:
-        return obj
-    holder = ctx.obj
-    config = getattr(holder, "config", None)
-    if isinstance(config, Config):
-        return config
-    if isinstance(holder, dict) and isinstance(holder.get("config"), Config):
-        return holder["config"]
-    return Config.load()
+class _HasConfig(Protocol):
+    """The root group's context object (cli.State): where to connect."""
+
+    @property
+    def config(self) -> Config: ...
 
 
 @click.command("run")
@@ -63,9 +52,9 @@ def _config(ctx: click.Context) -> Config:
               help="Seconds without heartbeat after which a worker counts as dead and its messages are released.")
 @click.option("--job-timeout", type=FiniteFloat(min_open=True), default=None,
               help="Seconds after which a running job counts as failed and is released for a retry.")
-@click.pass_context
+@click.pass_obj
 def run(
-    ctx: click.Context,
+    obj: _HasConfig,
     queue: str,
     handler: str,
     concurrency: int,
@@ -94,12 +83,9 @@ def run(
         function = load_handler(handler)
     except HandlerNotFound as exc:
         raise click.BadParameter(str(exc), param_hint="HANDLER") from exc
+    config = obj.config
     try:
-        config = _config(ctx)
-        worker = Worker(
-            config,
-            queue,
-            function,
+        settings = WorkerSettings(
             concurrency=concurrency,
             batch_size=batch_size,
             lock_time_seconds=lock_time,
@@ -111,19 +97,8 @@ def run(
             stale_after_seconds=stale_after,
             listen=not no_listen,
             job_timeout_seconds=job_timeout,
-        )
-        worker.run()
-    except ValueError as exc:
+        ).resolve(config)
+    except ValueError as exc:  # options that are fine one by one but not together (--stale-after, --heartbeat-interval)
         raise click.UsageError(str(exc)) from exc
-    except PgqrsError as exc:
-        # As every CLI error: one line, then the server's Detail and Hint.
-        raise command_error(exc) from exc
-
-
-if __name__ == "__main__":
-    # Standalone use only; under `pgqrs` the CLI configures logging from its flags.
-    logging.basicConfig(
-        level=os.environ.get("PGQRS_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    run(prog_name="pgqrs worker run")
+    # Errors from here on (database, configuration, a side task that died) are the root group's to report.
+    Worker(config, queue, function, settings).run()
