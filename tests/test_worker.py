@@ -320,6 +320,27 @@ async def test_worker_needs_only_the_consumer_role(dsn):
         sql(dsn, Q("DROP ROLE {}").format(Identifier(role)))
 
 
+async def test_consumer_role_worker_reads_max_attempts_and_dead_letters(dsn, caplog):
+    # The queue's settings come from metrics(), which every group role may call (pgqrs_queues it may not read).
+    [msg_id] = setup_queue(dsn, "roles_dead", 1, max_attempts=1)
+    role = f"pgqrs_worker_{uuid.uuid4().hex[:8]}"
+    sql(dsn, Q("CREATE ROLE {} LOGIN IN ROLE pgqrs_consumer").format(Identifier(role)))
+    caplog.set_level("INFO", logger="pgqrs.worker")
+    try:
+        def handler(message):
+            raise RuntimeError("always fails")
+
+        worker = Worker(Config.from_dsn(f"{dsn} user={role}"), "roles_dead", handler, poll_interval_seconds=0.1,
+                        retry_backoff=lambda a: 0)
+        stats = await run_until(worker, lambda: msg_id in archived(dsn, "roles_dead"))
+        assert archived(dsn, "roles_dead")[msg_id][2] is True
+        assert (stats.dead_lettered, stats.released) == (1, 0)
+        assert f"message {msg_id} failed 1 times: dead-lettered" in caplog.text
+    finally:
+        sql(dsn, Q("DROP OWNED BY {}").format(Identifier(role)))
+        sql(dsn, Q("DROP ROLE {}").format(Identifier(role)))
+
+
 async def test_unknown_queue_is_a_clear_error(dsn):
     worker = Worker(Config.from_dsn(dsn), "nosuch", lambda m: None)
     with pytest.raises(Exception, match='queue "nosuch" does not exist'):
