@@ -47,8 +47,8 @@ from __future__ import annotations
 
 from .executor import HandlerTimeout
 from .handler import Handler, HandlerNotFound, load_handler
-from .retry import is_transient
 from .membership import Membership
+from .retry import is_transient
 from .runner import SideTaskFailed, Worker, WorkerOptions
 from .settings import MIN_STALE_AFTER_SECONDS, WorkerSettings, default_retry_backoff
 from .state import WorkerStats
