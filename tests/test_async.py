@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 
 import pytest
 
+import pgqrs
 from pgqrs import (
     AsyncAdmin,
     AsyncConsumer,
@@ -126,3 +128,31 @@ async def test_async_constructor_does_not_connect():
     admin = AsyncAdmin(Config(dsn="host=192.0.2.1 connect_timeout=1"))
     assert admin._pool is None
     await admin.close()
+
+
+@pytest.mark.parametrize(
+    ("sync_cls", "async_cls"),
+    [
+        (pgqrs.Admin, pgqrs.AsyncAdmin),
+        (pgqrs.Producer, pgqrs.AsyncProducer),
+        (pgqrs.Consumer, pgqrs.AsyncConsumer),
+        (pgqrs.PgqrsQueues, pgqrs.AsyncPgqrsQueues),
+        (pgqrs.PgqrsWorkers, pgqrs.AsyncPgqrsWorkers),
+        (pgqrs.PgqrsMessages, pgqrs.AsyncPgqrsMessages),
+        (pgqrs.PgqrsArchiveTable, pgqrs.AsyncPgqrsArchiveTable),
+    ],
+)
+def test_async_twins_match(sync_cls, async_cls):
+    """Every public method has an async twin (async def) with the same signature and docstring."""
+    names = {n for n, v in vars(sync_cls).items() if callable(v) and not n.startswith("_")}
+    for klass in sync_cls.__mro__[1:]:
+        names |= {n for n, v in vars(klass).items() if callable(v) and not n.startswith("_") and klass is not object}
+    assert names
+    for name in sorted(names):
+        sync_method, async_method = getattr(sync_cls, name), getattr(async_cls, name)
+        assert inspect.iscoroutinefunction(async_method), name
+        assert sync_method.__doc__ == async_method.__doc__ and sync_method.__doc__, name
+        sync_sig, async_sig = inspect.signature(sync_method), inspect.signature(async_method)
+        assert sync_sig.parameters == async_sig.parameters, name
+        if name != "open":  # returns self: an Admin, an AsyncAdmin
+            assert sync_sig.return_annotation == async_sig.return_annotation, name

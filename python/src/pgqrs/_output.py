@@ -38,7 +38,8 @@ INT64_MAX = 2**63 - 1  # SQL bigint
 class BoundedInt(click.IntRange):
     """An integer between ``min`` and ``max``; a huge value is shown cut in the error."""
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        """The integer; a usage error (click.BadParameter, exit 2) when it is none or out of range."""
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter:
@@ -53,8 +54,9 @@ class FiniteFloat(click.FloatRange):
     def __init__(self, min: float = 0, min_open: bool = False) -> None:
         super().__init__(min=min, max=INT32_MAX, min_open=min_open)
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        """The number; a usage error (click.BadParameter, exit 2) when it is none, out of range or not finite."""
+        number: float = super().convert(value, param, ctx)
         if not math.isfinite(number):  # nan passes every comparison of FloatRange
             self.fail(f"{shorten(value)!r} is not a finite number.", param, ctx)
         return number
@@ -84,7 +86,12 @@ class CommandError(click.ClickException):
         super().__init__(message)
         self.detail = detail
         self.hint = hint
-        self.exit_code = exit_code
+        # click declares exit_code on the class; each of these carries its own.
+        self.exit_code = exit_code  # type: ignore[misc]
+
+    def reworded(self, message: str) -> CommandError:
+        """The same error (Detail, Hint, exit code) with another message."""
+        return CommandError(message, detail=self.detail, hint=self.hint, exit_code=self.exit_code)
 
     def show(self, file: IO[Any] | None = None) -> None:
         lines = [f"Error: {self.format_message()}"]
@@ -130,6 +137,7 @@ LABELS = {
 
 
 def label(key: str) -> str:
+    """The header shown for a field."""
     return LABELS.get(key, key.replace("_", " "))
 
 
@@ -153,6 +161,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 def render_json(value: Any) -> str:
+    """A result as one indented JSON document."""
     return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
 
 
@@ -173,7 +182,7 @@ def format_age(seconds: float) -> str:
     seconds = abs(seconds)
     if seconds < 10:
         return f"{sign}{seconds:.1f}s"
-    whole = int(round(seconds))
+    whole = round(seconds)
     if whole < 60:
         return f"{sign}{whole}s"
     minutes, secs = divmod(whole, 60)
@@ -187,6 +196,7 @@ def format_age(seconds: float) -> str:
 
 
 def format_cell(value: Any, key: str = "") -> str:
+    """A value as a table shows it ("-" for None, yes/no, ages, JSON for payloads)."""
     if key in JSON_FIELDS:
         return json.dumps(value, ensure_ascii=False)
     if value is None:
@@ -228,7 +238,7 @@ def render_table(rows: Sequence[Any], columns: Sequence[Column] | None = None) -
     def line(values: Sequence[str]) -> str:
         parts = [
             value.rjust(width) if right else value.ljust(width)
-            for value, width, right in zip(values, widths, numeric)
+            for value, width, right in zip(values, widths, numeric, strict=True)
         ]
         return "  ".join(parts).rstrip()
 

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import psycopg
@@ -38,13 +38,13 @@ from pgqrs._output import (
     render_record,
     render_table,
 )
-from pgqrs.worker_cli import run as worker_run
 from pgqrs.admin import Admin
 from pgqrs.config import Config
 from pgqrs.consumer import Consumer
 from pgqrs.errors import InvalidPayload, NotInstalled, PgqrsError, shorten
 from pgqrs.producer import BATCH_ELEMENT, JsonText, Producer, parse_json_payload
 from pgqrs.worker import MIN_STALE_AFTER_SECONDS
+from pgqrs.worker_cli import run as worker_run
 
 log = logging.getLogger("pgqrs.cli")
 
@@ -206,17 +206,25 @@ class PgqrsGroup(OrderedGroup):
             # NotInstalled's hint is the library's (Admin.install()); the CLI says it its own way.
             error = command_error(exc, hint=not isinstance(exc, NotInstalled))
             if isinstance(exc, NotInstalled) and ctx.invoked_subcommand != "uninstall":
-                error.message += "; run `pgqrs install` first"
+                error = error.reworded(error.message + "; run `pgqrs install` first")
             raise error from exc
 
 
-class _StderrHandler(logging.StreamHandler):
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar  # what click.progressbar() returns
+
+    _StreamHandler = logging.StreamHandler[IO[str]]
+else:  # not subscriptable at run time on every Python this supports
+    _StreamHandler = logging.StreamHandler
+
+
+class _StderrHandler(_StreamHandler):
     """Writes to whatever sys.stderr is at the time (click's test runner swaps it)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> IO[str]:
         return sys.stderr
 
@@ -290,7 +298,16 @@ def _setup_logging(level: str, dest: str) -> None:
 @click.option("--out", metavar="FILE", help="Write the output to FILE instead of stdout.")
 @click.version_option(__version__, "--version", prog_name="pgqrs")
 @click.pass_context
-def cli(ctx, dsn, schema, config_file, log_dest, log_level, fmt, out):
+def cli(
+    ctx: click.Context,
+    dsn: str | None,
+    schema: str | None,
+    config_file: str | None,
+    log_dest: str,
+    log_level: str,
+    fmt: str,
+    out: str | None,
+) -> None:
     """pgqrs: a job queue inside PostgreSQL.
 
     Settings come from the flags, then the PGQRS_* environment variables, then
@@ -549,11 +566,11 @@ def _line_error(exc: PgqrsError, where: str, line_numbers: list[int]) -> Command
     """A server refusal that names payloads[i], as the line of the file it came from."""
     error = command_error(exc)
     match = BATCH_ELEMENT.search(error.message)
+    message = error.message
     if match is not None and 1 <= int(match.group(1)) <= len(line_numbers):
         line = line_numbers[int(match.group(1)) - 1]
-        error.message = f"{where}:{line}: {BATCH_ELEMENT.sub('payload', error.message, count=1)}"
-    error.message += "; nothing was sent"
-    return error
+        message = f"{where}:{line}: {BATCH_ELEMENT.sub('payload', message, count=1)}"
+    return error.reworded(message + "; nothing was sent")
 
 
 @message.command("send")
@@ -625,7 +642,7 @@ def _stderr_is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-def _progress(length: int, label: str) -> Any:
+def _progress(length: int, label: str) -> contextlib.AbstractContextManager[ProgressBar[int] | None]:
     """A progress bar on stderr when it is a terminal; otherwise nothing (yields None)."""
     if length and _stderr_is_tty():
         return click.progressbar(length=length, label=label, file=sys.stderr)
@@ -646,7 +663,7 @@ def message_read(state: State, queue_name: str, count: int, lock_time: int | Non
     columns = MESSAGE_COLUMNS
     if archive and messages:
         done = consumer.archive_batch([m.id for m in messages])
-        rows = [{**fields_of(m), "archived": ok} for m, ok in zip(messages, done)]
+        rows = [{**fields_of(m), "archived": ok} for m, ok in zip(messages, done, strict=True)]
         columns = [*MESSAGE_COLUMNS[:-1], ("archived", "archived"), MESSAGE_COLUMNS[-1]]
     state.emit(rows, columns=columns, empty=f"no message ready in queue {queue_name}")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Generator
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import class_row
@@ -20,8 +20,6 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from .config import Config
 from .errors import wrap_errors
 from .statements import Op
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "connection_kwargs",
@@ -66,11 +64,11 @@ def log_notice(diag: psycopg.errors.Diagnostic) -> None:
     )
 
 
-def _configure(conn: psycopg.Connection) -> None:
+def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.add_notice_handler(log_notice)
 
 
-async def _configure_async(conn: psycopg.AsyncConnection) -> None:
+async def _configure_async(conn: psycopg.AsyncConnection[Any]) -> None:
     conn.add_notice_handler(log_notice)
 
 
@@ -89,24 +87,35 @@ def _pool_kwargs(config: Config, min_size: int | None) -> dict[str, Any]:
 
 def probe_connection(config: Config) -> None:
     """Connect once, outside the pool, so a bad host or password fails fast with libpq's reason
-    (a pool would retry quietly until its timeout)."""
+    (a pool would retry quietly until its timeout).
+
+    Raises ConnectionFailed (or another PgqrsError the server's refusal maps to).
+    """
     with wrap_errors():
         psycopg.connect(config.dsn, **connection_kwargs(config)).close()
 
 
 async def probe_connection_async(config: Config) -> None:
+    """The async twin of probe_connection(): returns None once a connection was made and closed;
+    raises ConnectionFailed (or another PgqrsError) when none can be."""
     with wrap_errors():
         conn = await psycopg.AsyncConnection.connect(config.dsn, **connection_kwargs(config))
         await conn.close()
 
 
 def create_pool(config: Config, *, min_size: int | None = 1) -> ConnectionPool:
-    """A closed ConnectionPool; the caller opens it (``pool.open(wait=True)`` or ``with pool:``)."""
+    """A closed ConnectionPool; the caller opens it (``pool.open(wait=True)`` or ``with pool:``).
+
+    min_size: connections kept open (None: max_connections). Connects to nothing, raises nothing.
+    """
     return ConnectionPool(**_pool_kwargs(config, min_size), configure=_configure)
 
 
 def create_async_pool(config: Config, *, min_size: int | None = 1) -> AsyncConnectionPool:
-    """A closed AsyncConnectionPool; the caller opens it (``await pool.open(wait=True)``)."""
+    """A closed AsyncConnectionPool; the caller opens it (``await pool.open(wait=True)``).
+
+    min_size as for create_pool(). Connects to nothing, raises nothing.
+    """
     return AsyncConnectionPool(**_pool_kwargs(config, min_size), configure=_configure_async)
 
 
@@ -117,10 +126,14 @@ def create_async_pool(config: Config, *, min_size: int | None = 1) -> AsyncConne
 # So the sync and async classes share every statement, argument and mapping.
 
 
-Procedure = Generator[Op, Any, Any]
+T = TypeVar("T")
+
+#: A procedure that ends with a value of type T: a generator that yields each statement (Op) and is
+#: sent that statement's result (None, a scalar, a list of scalars, a row or a list of rows).
+Procedure = Generator[Op, Any, T]
 
 
-def _result(cur: Any, op: Op) -> Any:
+def _result(cur: psycopg.Cursor[Any], op: Op) -> Any:
     if op.fetch == "none":
         return None
     if op.fetch == "scalar":
@@ -139,8 +152,9 @@ def _cursor_kwargs(op: Op) -> dict[str, Any]:
     return {}
 
 
-def run(pool: ConnectionPool, procedure: Procedure, *, transaction: bool = False) -> Any:
-    """Run a procedure on one pooled connection (in one transaction if asked)."""
+def run(pool: ConnectionPool[Any], procedure: Procedure[T], *, transaction: bool = False) -> T:
+    """Run a procedure on one pooled connection (in one transaction if asked); returns the value it
+    ends with. Raises the PgqrsError that a database or pool error maps to (wrap_errors)."""
     with wrap_errors(), pool.connection() as conn:
         tx = conn.transaction() if transaction else contextlib.nullcontext()
         with tx:
@@ -152,11 +166,12 @@ def run(pool: ConnectionPool, procedure: Procedure, *, transaction: bool = False
                         result = _result(cur, op)
                     op = procedure.send(result)
             except StopIteration as stop:
-                return stop.value
+                value: T = stop.value
+                return value
 
 
-async def run_async(pool: AsyncConnectionPool, procedure: Procedure, *, transaction: bool = False) -> Any:
-    """The async twin of run()."""
+async def run_async(pool: AsyncConnectionPool[Any], procedure: Procedure[T], *, transaction: bool = False) -> T:
+    """The async twin of run(): the value the procedure ends with; raises what run() raises."""
     with wrap_errors():
         async with pool.connection() as conn:
             tx = conn.transaction() if transaction else contextlib.nullcontext()
@@ -169,10 +184,11 @@ async def run_async(pool: AsyncConnectionPool, procedure: Procedure, *, transact
                             result = await _aresult(cur, op)
                         op = procedure.send(result)
                 except StopIteration as stop:
-                    return stop.value
+                    value: T = stop.value
+                    return value
 
 
-async def _aresult(cur: Any, op: Op) -> Any:
+async def _aresult(cur: psycopg.AsyncCursor[Any], op: Op) -> Any:
     if op.fetch == "none":
         return None
     if op.fetch == "scalar":

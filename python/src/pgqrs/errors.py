@@ -9,14 +9,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Literal, TypeVar, overload
 
 import psycopg
 import psycopg_pool
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "PgqrsError",
@@ -175,7 +173,12 @@ def _primary(exc: BaseException) -> str:
 
 
 def translate_error(exc: BaseException) -> PgqrsError:
-    """The pgqrs exception for a psycopg (or pool) exception; ``raise ... from exc`` it."""
+    """The pgqrs exception for a psycopg (or pool) exception; ``raise ... from exc`` it.
+
+    Returns exc itself when it is a PgqrsError; the class of SQLSTATE_ERRORS for a pgqrs SQLSTATE;
+    NotInstalled for a missing schema, function or table; ConnectionFailed for a pool timeout or a
+    failed connection; DatabaseError for anything else. Raises nothing.
+    """
     if isinstance(exc, PgqrsError):
         return exc
     if isinstance(exc, psycopg_pool.PoolTimeout):
@@ -228,12 +231,14 @@ class _WrapErrors(contextlib.ContextDecorator):
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         if exc is not None and isinstance(exc, (psycopg.Error, psycopg_pool.PoolTimeout)):
             raise translate_error(exc) from exc
         return False
 
-    def __call__(self, func: F) -> F:  # type: ignore[override]
+    def __call__(self, func: F) -> F:
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -241,12 +246,25 @@ class _WrapErrors(contextlib.ContextDecorator):
                 with self:
                     return await func(*args, **kwargs)
 
-            return async_wrapper  # type: ignore[return-value]
-        return super().__call__(func)  # type: ignore[return-value]
+            return async_wrapper  # type: ignore[return-value]  # functools.wraps keeps func's signature
+        return super().__call__(func)
 
 
-def wrap_errors(func: F | None = None) -> Any:
-    """Use as ``with wrap_errors():``, ``@wrap_errors`` or ``@wrap_errors()``."""
+@overload
+def wrap_errors(func: F) -> F: ...
+
+
+@overload
+def wrap_errors(func: None = None) -> _WrapErrors: ...
+
+
+def wrap_errors(func: F | None = None) -> F | _WrapErrors:
+    """Use as ``with wrap_errors():``, ``@wrap_errors`` or ``@wrap_errors()``.
+
+    Inside, a psycopg error or a pool timeout is raised again as the PgqrsError that
+    translate_error() gives for it (chained with ``from``); every other exception passes as it is.
+    Returns the decorated function (same signature, sync or async), or the context manager.
+    """
     if func is not None:
         return _WrapErrors()(func)
     return _WrapErrors()

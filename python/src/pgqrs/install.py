@@ -19,10 +19,11 @@ import logging
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, cast
 
 from psycopg import sql
 
+from .db import Procedure
 from .errors import InstallRefused, InvalidArgument, NotInstalled, QueueNotEmpty, VersionMismatch
 from .statements import Op, Statements
 from .types import InstallResult, VerifyReport
@@ -90,12 +91,14 @@ def _warn_if_stale(script: Path) -> None:
 
 
 def script_version() -> str:
-    """The version of the SQL this package carries (default_version of pgqrs.control)."""
+    """The version of the SQL this package carries (default_version of pgqrs.control).
+    Raises NotInstalled when the package holds no install script (a broken build)."""
     return _packaged_script()[0]
 
 
 def install_script() -> str:
-    """The extension's install script, as built from extension/sql/fragments.txt."""
+    """The extension's install script, as built from extension/sql/fragments.txt.
+    Raises NotInstalled when the package holds none (a broken build)."""
     return _packaged_script()[1]
 
 
@@ -104,7 +107,8 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def upgrade_scripts(source: str, target: str) -> list[tuple[str, str]]:
-    """The upgrade scripts, in order, from version source to target: [(file name, text)]."""
+    """The upgrade scripts, in order, from version source to target: [(file name, text)].
+    Raises VersionMismatch when the package has no path between the two."""
     steps = {}
     for name, text in _packaged_scripts().items():
         match = _UPGRADE_NAME.fullmatch(name)
@@ -139,7 +143,7 @@ def _for_schema(script: str, schema: str) -> str:
 
 
 def direct_script(schema: str) -> str:
-    """The install script for a direct install into schema."""
+    """The install script for a direct install into schema (the schema's name filled in)."""
     return _for_schema(install_script(), schema)
 
 
@@ -200,7 +204,7 @@ ORDER BY 1
 """
 
 
-def _direct_version(schema: str) -> Any:
+def _direct_version(schema: str) -> Procedure[str | None]:
     """(the installed version, or None when version() is not in the schema)."""
     exists = yield Op(
         "SELECT pg_catalog.to_regprocedure(%s::pg_catalog.text) IS NOT NULL",
@@ -209,12 +213,13 @@ def _direct_version(schema: str) -> Any:
     )
     if not exists:
         return None
-    return (yield Op(sql.SQL("SELECT {}.version()").format(sql.Identifier(schema)), fetch="scalar"))
+    version: str = yield Op(sql.SQL("SELECT {}.version()").format(sql.Identifier(schema)), fetch="scalar")
+    return version
 
 
 def validate_role_prefix(prefix: str) -> str:
     """The prefix of an install's group roles, if valid: a queue name's characters, and short
-    enough that <prefix>_consumer fits in PostgreSQL's 63 bytes."""
+    enough that <prefix>_consumer fits in PostgreSQL's 63 bytes. Raises InvalidArgument otherwise."""
     if not isinstance(prefix, str) or not _ROLE_PREFIX.fullmatch(prefix) or len(prefix) > MAX_ROLE_PREFIX_LENGTH:
         raise InvalidArgument(
             f"invalid role prefix {prefix!r}: use 1 to {MAX_ROLE_PREFIX_LENGTH} letters, digits or '_', '.', '-', "
@@ -230,13 +235,14 @@ def install(
     role_prefix: str | None = None,
     reuse_roles: bool = False,
     allow_writable_schema: bool = False,
-) -> Any:
+) -> Procedure[InstallResult]:
     """Procedure: install pgqrs, or upgrade an older install to this package's version
     (idempotent); returns an InstallResult.
 
     role_prefix names the group roles (<prefix>_producer, ...; default: the schema's name);
     reuse_roles lets the install take over existing roles of those names that it did not make.
-    allow_writable_schema lets a direct install go into a schema where other roles may CREATE."""
+    allow_writable_schema lets a direct install go into a schema where other roles may CREATE.
+    Raises what Admin.install() raises."""
     if method not in ("auto", "extension", "direct"):
         raise InvalidArgument(f"install method must be auto, extension or direct, got {method!r}")
     if role_prefix is not None:
@@ -300,10 +306,11 @@ def install(
         yield Op(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     yield Op(direct_script(schema))  # no parameters: one multi-statement script, run in the caller's transaction
     version = yield from _direct_version(schema)
-    return InstallResult("direct", schema, version, changed=True)
+    # The script just run defines version(), so there is one.
+    return InstallResult("direct", schema, cast(str, version), changed=True)
 
 
-def _refuse_writable_schema(schema: str, allowed: bool) -> Any:
+def _refuse_writable_schema(schema: str, allowed: bool) -> Procedure[None]:
     """Procedure: refuse a direct install or upgrade into a schema where roles other than its owner may
     CREATE, unless allowed: they could put objects next to pgqrs's that its callers' names resolve to."""
     creators = yield Op(_SCHEMA_CREATORS, [schema], fetch="scalars")
@@ -319,7 +326,7 @@ def _refuse_writable_schema(schema: str, allowed: bool) -> Any:
     )
 
 
-def _setup_roles(schema: str) -> Any:
+def _setup_roles(schema: str) -> Procedure[None]:
     """Procedure: (re)create missing group roles and (re)apply the grants of an install that is up to
     date, where this role may (the schema's owner): roles dropped or grants revoked since come back."""
     setup = _qualified(schema, "_setup_roles(text)")
@@ -343,7 +350,7 @@ def _refuse_downgrade(schema: str, installed: str, target: str) -> None:
         )
 
 
-def _update_extension(schema: str, installed: str, target: str) -> Any:
+def _update_extension(schema: str, installed: str, target: str) -> Procedure[InstallResult]:
     """ALTER EXTENSION pgqrs UPDATE to this package's version, with the server's upgrade scripts."""
     if installed == target:
         yield from _setup_roles(schema)
@@ -365,7 +372,7 @@ def _update_extension(schema: str, installed: str, target: str) -> Any:
     return InstallResult("extension", schema, target, changed=True, previous_version=installed)
 
 
-def _upgrade_direct(schema: str, installed: str, target: str) -> Any:
+def _upgrade_direct(schema: str, installed: str, target: str) -> Procedure[InstallResult]:
     """Run the packaged upgrade scripts, in order, on a direct install (in the caller's transaction)."""
     if installed == target:
         yield from _setup_roles(schema)
@@ -375,12 +382,14 @@ def _upgrade_direct(schema: str, installed: str, target: str) -> Any:
         logger.info("upgrading the direct install in schema %s: %s", schema, name)
         yield Op(_for_schema(script, schema))
     version = yield from _direct_version(schema)
-    return InstallResult("direct", schema, version, changed=True, previous_version=installed)
+    # The upgrade scripts keep version(), so there is one.
+    return InstallResult("direct", schema, cast(str, version), changed=True, previous_version=installed)
 
 
-def verify(st: Statements) -> Any:
+def verify(st: Statements) -> Procedure[VerifyReport]:
     """Procedure: check every pgqrs object and the version, and compare the installed definitions with
-    the shipped ones (run in a transaction: a shadow install is made and rolled back); returns a VerifyReport."""
+    the shipped ones (run in a transaction: a shadow install is made and rolled back); returns a VerifyReport
+    (problems are reported in it, not raised)."""
     schema = st.schema
     expected = script_version()
     yield _PIN_SEARCH_PATH
@@ -410,7 +419,7 @@ _REGCLASS_EXISTS = "SELECT pg_catalog.to_regclass(%s::pg_catalog.text) IS NOT NU
 _REGPROCEDURE_EXISTS = "SELECT pg_catalog.to_regprocedure(%s::pg_catalog.text) IS NOT NULL"
 
 
-def _missing_objects(schema: str) -> Any:
+def _missing_objects(schema: str) -> Procedure[list[str]]:
     """Procedure: the tables, views and functions of the shipped script missing from schema."""
     problems: list[str] = []
     objects = _objects()
@@ -494,7 +503,7 @@ UNION ALL SELECT f.object, 'privileges', f.privileges FROM fn f
 """.format(relation_privileges=_RELATION_PRIVILEGES, function_privileges=_FUNCTION_PRIVILEGES, **_OPS)
 
 
-def describe(schema: str, *aliases: str) -> Any:
+def describe(schema: str, *aliases: str) -> Procedure[dict[tuple[str, str], str | None]]:
     """Procedure (in a transaction): {(object, property): value} for every object in schema, so that
     two installs compare item by item: the name of the schema (and of the aliases, other schema names)
     is left out where it qualifies a name, and written @extschema@ where it is cast to regnamespace."""
@@ -519,7 +528,7 @@ def describe(schema: str, *aliases: str) -> Any:
     return {(normal(obj), prop): None if value is None else normal(value) for obj, prop, value in rows}
 
 
-def _drift(schema: str, version: str) -> Any:
+def _drift(schema: str, version: str) -> Procedure[list[str]]:
     """Procedure (in a transaction): how the objects in schema differ from this package's script,
     installed for comparison into the session's temporary schema and rolled back."""
     installed = yield from describe(schema)
@@ -576,7 +585,7 @@ _SCHEMA_IS_EMPTY = "SELECT " + " AND ".join(
 )
 
 
-def _existing_tables(schema: str) -> Any:
+def _existing_tables(schema: str) -> Procedure[list[str]]:
     """Procedure: the tables of the packaged script that schema holds (an older install may lack some)."""
     tables = []
     for name in _objects()["tables"]:
@@ -585,11 +594,12 @@ def _existing_tables(schema: str) -> Any:
     return tables
 
 
-def uninstall(st: Statements, force: bool = False) -> Any:
+def uninstall(st: Statements, force: bool = False) -> Procedure[None]:
     """Procedure: remove pgqrs; refuses while queues hold messages unless force.
 
     The count and the drop are one transaction that first locks pgqrs's tables: an enqueue
-    that commits meanwhile is either counted, or waits for the drop and then fails."""
+    that commits meanwhile is either counted, or waits for the drop and then fails. Ends with None;
+    raises NotInstalled (nothing to remove) and QueueNotEmpty (messages left, without force)."""
     schema = st.schema
     yield _PIN_SEARCH_PATH
     extension = yield _EXTENSION_ROW

@@ -9,27 +9,26 @@ the queue's own (``max_payload_bytes``, enforced by the server).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import decimal
 import json
-import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, TypeVar
 
 from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .config import Config
-from .db import run, run_async
+from .db import Procedure, run, run_async
 from .errors import InvalidPayload, PayloadTooLarge, PgqrsError
-from .statements import Op, statements
-
-logger = logging.getLogger(__name__)
+from .statements import Op, Statements, statements
 
 __all__ = ["Producer", "AsyncProducer", "JsonText", "parse_json_payload", "validate_payload", "TokenBucket"]
 
-Proc = Generator[Op, Any, Any]
+T = TypeVar("T")
 
 #: How the server names an element of enqueue_batch's payloads in its messages (1-based).
 BATCH_ELEMENT = re.compile(r"payloads\[(\d+)\]")
@@ -114,10 +113,13 @@ def validate_payload(payload: Any, max_payload_bytes: int | None = None, *, name
         if size > max_payload_bytes:
             raise PayloadTooLarge(f"{name} is {size} bytes, more than the limit of {max_payload_bytes}")
     # Dump once: the Jsonb adapter gets the text we checked.
-    return Jsonb(payload, dumps=lambda _obj, _text=encoded: _text)
+    def dumps(_obj: Any, _text: str = encoded) -> str:
+        return _text
+
+    return Jsonb(payload, dumps=dumps)
 
 
-def _refuse_constant(constant: str) -> Any:
+def _refuse_constant(constant: str) -> NoReturn:
     raise InvalidPayload(f"{constant} is not a JSON number")
 
 
@@ -166,8 +168,9 @@ class TokenBucket:
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
-def _enqueue(st: Any, queue: str, payload: Any, delay_seconds: int, limit: int | None) -> Proc:
-    return (yield Op(st.enqueue, [queue, validate_payload(payload, limit), delay_seconds], "scalar"))
+def _enqueue(st: Statements, queue: str, payload: Any, delay_seconds: int, limit: int | None) -> Procedure[int]:
+    msg_id: int = yield Op(st.enqueue, [queue, validate_payload(payload, limit), delay_seconds], "scalar")
+    return msg_id
 
 
 def _checked(payloads: list[Any], limit: int | None) -> list[Jsonb]:
@@ -175,11 +178,14 @@ def _checked(payloads: list[Any], limit: int | None) -> list[Jsonb]:
     return [validate_payload(p, limit, name=f"payloads[{i}]") for i, p in enumerate(payloads, 1)]
 
 
-def _batch_enqueue(st: Any, queue: str, payloads: list[Any], delay_seconds: int, limit: int | None) -> Proc:
+def _batch_enqueue(
+    st: Statements, queue: str, payloads: list[Any], delay_seconds: int, limit: int | None
+) -> Procedure[list[int]]:
     values = _checked(payloads, limit)
     if not values:
         return []
-    return (yield Op(st.enqueue_batch, [queue, values, delay_seconds], "scalars"))
+    ids: list[int] = yield Op(st.enqueue_batch, [queue, values, delay_seconds], "scalars")
+    return ids
 
 
 class _Progress:
@@ -202,8 +208,8 @@ class _Progress:
             exc.args = (renumbered,)
 
 
-def _enqueue_many(st: Any, queue: str, values: list[Jsonb], delay_seconds: int, batch_size: int,
-                  progress: _Progress) -> Proc:
+def _enqueue_many(st: Statements, queue: str, values: list[Jsonb], delay_seconds: int, batch_size: int,
+                  progress: _Progress) -> Procedure[list[int]]:
     ids: list[int] = []
     for start in range(0, len(values), batch_size):
         chunk = values[start : start + batch_size]
@@ -212,67 +218,95 @@ def _enqueue_many(st: Any, queue: str, values: list[Jsonb], delay_seconds: int, 
     return ids
 
 
-def _single(op: Op) -> Proc:
-    return (yield op)
+def _extend_visibility(st: Statements, queue: str, msg_id: int, seconds: int) -> Procedure[dt.datetime | None]:
+    vt: dt.datetime | None = yield Op(st.extend_visibility, [queue, msg_id, seconds, None], "scalar")
+    return vt
 
 
 class _ProducerBase:
+    """What Producer and AsyncProducer share: the queue, the settings, the checks."""
+
     def __init__(
         self,
-        pool: Any,
         queue: str,
         config: Config,
-        *,
-        max_payload_bytes: int | None = None,
-        rate_limit_per_second: float | None = None,
+        max_payload_bytes: int | None,
+        rate_limit_per_second: float | None,
     ) -> None:
-        """``max_payload_bytes``: an optional client-side cap on a payload's JSON text (off by default;
-        the queue's ``max_payload_bytes`` setting is the limit the server enforces)."""
-        self.pool = pool
         self.queue = queue
         self.config = config
         self.max_payload_bytes = max_payload_bytes
         self._st = statements(config.schema)
         self._bucket = TokenBucket(rate_limit_per_second) if rate_limit_per_second else None
 
-    def _run(self, procedure: Proc, tokens: int = 0, *, transaction: bool = False) -> Any:  # pragma: no cover
-        raise NotImplementedError
-
-    def enqueue(self, payload: Any, delay_seconds: int = 0) -> Any:
-        """Add one message; returns its id."""
-        return self._run(_enqueue(self._st, self.queue, payload, delay_seconds, self.max_payload_bytes), 1)
-
-    def batch_enqueue(self, payloads: Iterable[Any], delay_seconds: int = 0) -> Any:
-        """Add many messages in one statement, all or nothing (BatchTooLarge above the server's maximum)."""
-        payloads = list(payloads)
-        return self._run(
-            _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes), len(payloads)
-        )
+    def _wait(self, tokens: int) -> float:
+        """Seconds to wait before a call that adds tokens messages (the client-side rate limit)."""
+        if self._bucket is not None and tokens:
+            return self._bucket.reserve(tokens)
+        return 0.0
 
     def _many(self, payloads: Iterable[Any], delay_seconds: int, batch_size: int | None,
-              on_batch: Callable[[int], None] | None) -> tuple[Proc, _Progress, int]:
+              on_batch: Callable[[int], None] | None) -> tuple[Procedure[list[int]], _Progress, int]:
         values = _checked(list(payloads), self.max_payload_bytes)  # all of them, before the first round trip
         size = max(1, int(batch_size or self.config.default_max_batch_size))
         progress = _Progress(on_batch)
         return _enqueue_many(self._st, self.queue, values, delay_seconds, size, progress), progress, len(values)
 
-    def enqueue_delayed(self, payload: Any, delay_seconds: int) -> Any:
-        return self.enqueue(payload, delay_seconds)
-
-    def extend_visibility(self, msg_id: int, seconds: int) -> Any:
-        """Set a message's visibility to now + seconds; the new vt, or None if it is not there."""
-        return self._run(_single(Op(self._st.extend_visibility, [self.queue, msg_id, seconds, None], "scalar")))
-
 
 class Producer(_ProducerBase):
-    """Synchronous producer on a ConnectionPool (opened by the caller)."""
+    """Synchronous producer on a ConnectionPool (opened by the caller).
 
-    def _run(self, procedure: Proc, tokens: int = 0, *, transaction: bool = False) -> Any:
-        if self._bucket is not None and tokens:
-            wait = self._bucket.reserve(tokens)
-            if wait > 0:
-                time.sleep(wait)
+    max_payload_bytes: an optional client-side cap on a payload's JSON text (off by default;
+    the queue's ``max_payload_bytes`` setting is the limit the server enforces).
+    rate_limit_per_second: an optional client-side limit on messages sent (a token bucket).
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        queue: str,
+        config: Config,
+        *,
+        max_payload_bytes: int | None = None,
+        rate_limit_per_second: float | None = None,
+    ) -> None:
+        self.pool = pool
+        super().__init__(queue, config, max_payload_bytes, rate_limit_per_second)
+
+    def _run(self, procedure: Procedure[T], tokens: int = 0, *, transaction: bool = False) -> T:
+        wait = self._wait(tokens)
+        if wait > 0:
+            time.sleep(wait)
         return run(self.pool, procedure, transaction=transaction)
+
+    def enqueue(self, payload: Any, delay_seconds: int = 0) -> int:
+        """Add one message, visible after delay_seconds; returns its id.
+
+        Raises InvalidPayload (not JSON the server takes), PayloadTooLarge (over
+        max_payload_bytes, or the queue's own limit), QueueNotFound and InvalidArgument
+        (a negative delay).
+        """
+        return self._run(_enqueue(self._st, self.queue, payload, delay_seconds, self.max_payload_bytes), 1)
+
+    def batch_enqueue(self, payloads: Iterable[Any], delay_seconds: int = 0) -> list[int]:
+        """Add many messages in one statement, all or nothing; returns their ids, in input order.
+
+        Raises what enqueue raises (naming the payload as payloads[i], from 1), and BatchTooLarge
+        above the server's maximum batch size.
+        """
+        payloads = list(payloads)
+        return self._run(
+            _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes), len(payloads)
+        )
+
+    def enqueue_delayed(self, payload: Any, delay_seconds: int) -> int:
+        """enqueue(payload, delay_seconds): returns the message's id; raises what enqueue raises."""
+        return self.enqueue(payload, delay_seconds)
+
+    def extend_visibility(self, msg_id: int, seconds: int) -> dt.datetime | None:
+        """Set a message's visibility to now + seconds; the new vt, or None if it is not there.
+        Raises InvalidArgument (seconds out of range)."""
+        return self._run(_extend_visibility(self._st, self.queue, msg_id, seconds))
 
     def enqueue_many(
         self,
@@ -282,11 +316,13 @@ class Producer(_ProducerBase):
         on_batch: Callable[[int], None] | None = None,
     ) -> list[int]:
         """Add any number of messages, in batches of ``batch_size`` (default: the config's
-        default_max_batch_size), all in one transaction: every one of them or none.
+        default_max_batch_size), all in one transaction: every one of them or none. Returns
+        their ids, in input order.
 
         Every payload is checked before the first batch is sent. ``on_batch(sent)`` is called
         after each batch with the number sent so far (not committed until the last). An
-        error names the payload as ``payloads[i]``, counted from 1 over the whole input.
+        error names the payload as ``payloads[i]``, counted from 1 over the whole input;
+        it raises what batch_enqueue raises.
         The transaction stays open while the batches go, so keep very large sends for quiet times.
         """
         procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch)
@@ -300,12 +336,52 @@ class Producer(_ProducerBase):
 class AsyncProducer(_ProducerBase):
     """Asynchronous producer on an AsyncConnectionPool: Producer's methods, awaited."""
 
-    async def _run(self, procedure: Proc, tokens: int = 0, *, transaction: bool = False) -> Any:
-        if self._bucket is not None and tokens:
-            wait = self._bucket.reserve(tokens)
-            if wait > 0:
-                await asyncio.sleep(wait)
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        queue: str,
+        config: Config,
+        *,
+        max_payload_bytes: int | None = None,
+        rate_limit_per_second: float | None = None,
+    ) -> None:
+        self.pool = pool
+        super().__init__(queue, config, max_payload_bytes, rate_limit_per_second)
+
+    async def _run(self, procedure: Procedure[T], tokens: int = 0, *, transaction: bool = False) -> T:
+        wait = self._wait(tokens)
+        if wait > 0:
+            await asyncio.sleep(wait)
         return await run_async(self.pool, procedure, transaction=transaction)
+
+    async def enqueue(self, payload: Any, delay_seconds: int = 0) -> int:
+        """Add one message, visible after delay_seconds; returns its id.
+
+        Raises InvalidPayload (not JSON the server takes), PayloadTooLarge (over
+        max_payload_bytes, or the queue's own limit), QueueNotFound and InvalidArgument
+        (a negative delay).
+        """
+        return await self._run(_enqueue(self._st, self.queue, payload, delay_seconds, self.max_payload_bytes), 1)
+
+    async def batch_enqueue(self, payloads: Iterable[Any], delay_seconds: int = 0) -> list[int]:
+        """Add many messages in one statement, all or nothing; returns their ids, in input order.
+
+        Raises what enqueue raises (naming the payload as payloads[i], from 1), and BatchTooLarge
+        above the server's maximum batch size.
+        """
+        payloads = list(payloads)
+        return await self._run(
+            _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes), len(payloads)
+        )
+
+    async def enqueue_delayed(self, payload: Any, delay_seconds: int) -> int:
+        """enqueue(payload, delay_seconds): returns the message's id; raises what enqueue raises."""
+        return await self.enqueue(payload, delay_seconds)
+
+    async def extend_visibility(self, msg_id: int, seconds: int) -> dt.datetime | None:
+        """Set a message's visibility to now + seconds; the new vt, or None if it is not there.
+        Raises InvalidArgument (seconds out of range)."""
+        return await self._run(_extend_visibility(self._st, self.queue, msg_id, seconds))
 
     async def enqueue_many(
         self,
@@ -314,7 +390,16 @@ class AsyncProducer(_ProducerBase):
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[int]:
-        """Producer.enqueue_many, awaited."""
+        """Add any number of messages, in batches of ``batch_size`` (default: the config's
+        default_max_batch_size), all in one transaction: every one of them or none. Returns
+        their ids, in input order.
+
+        Every payload is checked before the first batch is sent. ``on_batch(sent)`` is called
+        after each batch with the number sent so far (not committed until the last). An
+        error names the payload as ``payloads[i]``, counted from 1 over the whole input;
+        it raises what batch_enqueue raises.
+        The transaction stays open while the batches go, so keep very large sends for quiet times.
+        """
         procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch)
         try:
             return await self._run(procedure, count, transaction=True)

@@ -74,7 +74,6 @@ class Statements:
             )
 
         self.version = q("SELECT {s}.version()")
-        self.max_batch_size = q("SELECT {s}.max_batch_size()")
         # Queues
         self.create_queue = q(
             "SELECT {s}.create_queue(queue_name => %s::{text},"

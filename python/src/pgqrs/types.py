@@ -39,6 +39,9 @@ class _Row:
 
 @dataclasses.dataclass(frozen=True)
 class Message(_Row):
+    """A message of a queue: its JSON payload, when it was enqueued, when it is visible (vt),
+    how often it was delivered, and the worker that leased it last."""
+
     id: int
     queue_id: int
     payload: Any
@@ -60,6 +63,8 @@ class ArchivedMessage(Message):
 
 @dataclasses.dataclass(frozen=True)
 class Queue(_Row):
+    """A row of pgqrs_queues."""
+
     id: int
     queue_name: str
     max_attempts: int | None
@@ -70,6 +75,8 @@ class Queue(_Row):
 
 @dataclasses.dataclass(frozen=True)
 class WorkerRecord(_Row):
+    """A row of pgqrs_workers (status: active, stopped or dead)."""
+
     id: int
     queue_id: int
     hostname: str
@@ -82,6 +89,8 @@ class WorkerRecord(_Row):
 
 @dataclasses.dataclass(frozen=True)
 class QueueMetrics(_Row):
+    """A row of the queue_metrics view: one queue's counts at measured_at."""
+
     queue_name: str
     ready: int
     in_flight: int
@@ -95,6 +104,8 @@ class QueueMetrics(_Row):
 
 @dataclasses.dataclass(frozen=True)
 class WorkerHealth(_Row):
+    """A row of the worker_health view: a worker, its heartbeat's age and the messages it holds."""
+
     worker_id: int
     queue_name: str
     hostname: str
@@ -109,6 +120,8 @@ class WorkerHealth(_Row):
 
 @dataclasses.dataclass(frozen=True)
 class InstallResult(_Row):
+    """What Admin.install() did: how, where, which version, whether anything changed."""
+
     method: Literal["extension", "direct"]
     schema: str
     version: str
@@ -118,6 +131,8 @@ class InstallResult(_Row):
 
 @dataclasses.dataclass(frozen=True)
 class VerifyReport(_Row):
+    """What Admin.verify() found: ok when problems is empty."""
+
     ok: bool
     schema: str
     version: str | None
