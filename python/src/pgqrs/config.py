@@ -38,7 +38,8 @@ CONFIG_FILE_ENV = "PGQRS_CONFIG_FILE"
 
 
 def validate_schema(schema: Any, source: str = "schema") -> str:
-    """The schema name, if it is a plain identifier; it only ever reaches SQL as sql.Identifier."""
+    """The schema name, if it is a plain identifier; it only ever reaches SQL as sql.Identifier.
+    Raises ConfigError naming source otherwise."""
     if not isinstance(schema, str) or not SCHEMA_PATTERN.match(schema):
         raise ConfigError(
             f"invalid schema name {schema!r} from {source}: "
@@ -49,6 +50,9 @@ def validate_schema(schema: Any, source: str = "schema") -> str:
 
 @dataclasses.dataclass
 class Config:
+    """Where pgqrs is and how the library uses it. Every constructor returns a checked Config
+    and raises ConfigError, naming where the bad value came from, for anything out of place."""
+
     dsn: str
     schema: str = "pgqrs"
     max_connections: int = 10
@@ -63,27 +67,31 @@ class Config:
 
     @classmethod
     def from_dsn(cls, dsn: str) -> Config:
+        """A Config of the DSN and the defaults. Raises ConfigError (an empty DSN)."""
         return cls(dsn=dsn)
 
     @classmethod
     def from_dsn_with_schema(cls, dsn: str, schema: str) -> Config:
+        """A Config of the DSN, the schema and the defaults. Raises ConfigError (an empty DSN, a bad schema name)."""
         return cls(dsn=dsn, schema=schema)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
-        """From PGQRS_* variables alone (PGQRS_DSN is required)."""
+        """From PGQRS_* variables alone (PGQRS_DSN is required). Raises ConfigError."""
         values, sources = _from_env(os.environ if environ is None else environ)
         return _build(values, sources)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Config:
-        """From one YAML file alone (its `dsn` key is required)."""
+        """From one YAML file alone (its `dsn` key is required). Raises ConfigError (also when the
+        file cannot be read, is not UTF-8 or not YAML, or holds unknown keys)."""
         values, sources = _from_file(Path(path))
         return _build(values, sources)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Config:
-        """Environment, then the YAML file (PGQRS_CONFIG_FILE or ./pgqrs.yaml / ./pgqrs.yml), then defaults."""
+        """Environment, then the YAML file (PGQRS_CONFIG_FILE or ./pgqrs.yaml / ./pgqrs.yml), then defaults.
+        Raises ConfigError."""
         return cls.load_with_options(environ=environ)
 
     @classmethod
@@ -95,7 +103,11 @@ class Config:
         environ: Mapping[str, str] | None = None,
         **overrides: Any,
     ) -> Config:
-        """Flags (the arguments; None means not given) > environment > YAML file > defaults."""
+        """Flags (the arguments; None means not given) > environment > YAML file > defaults.
+
+        overrides: the other fields by name, as flags. Raises ConfigError (also for an unknown
+        override, or a config file named that is not there).
+        """
         env = os.environ if environ is None else environ
         unknown = set(overrides) - set(_FIELDS)
         if unknown:
@@ -224,11 +236,13 @@ def _convert(name: str, value: Any, source: str) -> Any:
     return number
 
 
-def _check(config: Config, sources: Mapping[str, str]) -> None:
-    """Types and ranges, on an already built Config; raises ConfigError naming the source."""
+def _check(config: Config, sources: Mapping[str, str], *, converted: bool = False) -> None:
+    """Types (unless converted already) and ranges, on a built Config; raises ConfigError naming the source."""
     for name in _FIELDS:
         source = sources.get(name, "defaults")
-        value = _convert(name, getattr(config, name), source)
+        value = getattr(config, name)
+        if not converted:
+            value = _convert(name, value, source)
         if name in _MINIMUM and value < _MINIMUM[name]:
             raise ConfigError(f"{name} from {source} must be at least {_MINIMUM[name]}, got {shorten(value)}")
         if name in _MAXIMUM and value > _MAXIMUM[name]:
@@ -244,8 +258,8 @@ def _build(values: dict[str, Any], sources: dict[str, str]) -> Config:
         raise ConfigError(f"no database DSN: pass --dsn, set {ENV_VARS['dsn']}, or put `dsn` in a config file")
     # Convert first, so the error names the real source rather than "argument".
     converted = {name: _convert(name, value, sources.get(name, "defaults")) for name, value in values.items()}
-    config = Config.__new__(Config)
+    config = Config.__new__(Config)  # not through __post_init__, which would convert and check again
     for name, field in _FIELDS.items():
         object.__setattr__(config, name, converted.get(name, field.default))
-    _check(config, sources)
+    _check(config, sources, converted=True)
     return config
