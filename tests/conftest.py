@@ -13,18 +13,51 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
+from psycopg import sql as pgsql
 from pytest_postgresql import factories
 from pytest_postgresql.janitor import DatabaseJanitor
 
 PG_BIN = Path(os.environ.get("PGQRS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 REPO = Path(__file__).resolve().parent.parent
+#: The installed `pgqrs` console script, beside the Python that runs the tests.
+PGQRS_SCRIPT = Path(sys.executable).with_name("pgqrs")
+
+
+# -- helpers the test files share (imported: `from conftest import sql`) ---------------
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses: prefix and 8 hex digits (roles, databases, schemas)."""
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def sql(dsn: str, query: str | pgsql.Composable, params: tuple | list | None = None) -> list[tuple]:
+    """One statement on a connection of its own (autocommit); its rows, or [] when it returns none."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment without PGQRS_* settings of the outside (PGQRS_PG_BIN only tells the tests where PG is)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PGQRS_")} | extra
+
+
+def pgqrs_cli(dsn: str | None, *args: str, input: bytes | None = None, cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs the installed console script (with --dsn when given); returns the finished process
+    (text stdout and stderr)."""
+    base = ["--dsn", dsn] if dsn else []
+    proc = subprocess.run([str(PGQRS_SCRIPT), *base, *args], input=input, capture_output=True, cwd=cwd,
+                          env=env or cli_env(), timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
 def _create_extension(host: str, port: int, user: str, dbname: str, password: str | None = None, **_: object) -> None:
@@ -78,17 +111,17 @@ def empty_dsn(postgresql_proc) -> str:
 @pytest.fixture
 def schema_owner(empty_dsn):
     """A LOGIN role with a password, not a superuser, owning schema `tenant` of the empty database."""
-    role = f"owner_{uuid.uuid4().hex[:8]}"
+    role = unique("owner")
     password = uuid.uuid4().hex
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(password)))
-        conn.execute(sql.SQL("CREATE SCHEMA tenant AUTHORIZATION {}").format(sql.Identifier(role)))
+        conn.execute(pgsql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER PASSWORD {}").format(
+            pgsql.Identifier(role), pgsql.Literal(password)))
+        conn.execute(pgsql.SQL("CREATE SCHEMA tenant AUTHORIZATION {}").format(pgsql.Identifier(role)))
     yield f"{empty_dsn} user={role} password={password}"
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS tenant CASCADE")
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        conn.execute(pgsql.SQL("DROP OWNED BY {}").format(pgsql.Identifier(role)))
+        conn.execute(pgsql.SQL("DROP ROLE {}").format(pgsql.Identifier(role)))
 
 
 @pytest.fixture
@@ -146,15 +179,15 @@ def snapshot(conn: psycopg.Connection, schema: str = "pgqrs") -> dict[str, list[
     tables = {"queues": "pgqrs_queues", "workers": "pgqrs_workers", "messages": "pgqrs_messages",
               "delayed": "pgqrs_delayed", "archive": "pgqrs_archive"}
     return {
-        key: conn.execute(sql.SQL("SELECT coalesce(json_agg(t ORDER BY t.id), '[]') FROM {}.{} t").format(
-            sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]
+        key: conn.execute(pgsql.SQL("SELECT coalesce(json_agg(t ORDER BY t.id), '[]') FROM {}.{} t").format(
+            pgsql.Identifier(schema), pgsql.Identifier(table))).fetchone()[0]
         for key, table in tables.items()
     }
 
 
 def fill(conn: psycopg.Connection, schema: str = "pgqrs") -> None:
     """Queues with ready, leased, delayed, archived and dead-lettered messages, and workers."""
-    conn.execute(sql.SQL("SET search_path = {}, pg_catalog").format(sql.Identifier(schema)))
+    conn.execute(pgsql.SQL("SET search_path = {}, pg_catalog").format(pgsql.Identifier(schema)))
     conn.execute("SELECT create_queue('mail')")
     conn.execute("SELECT create_queue('fragile', max_attempts => 1)")
     worker = conn.execute("SELECT register_worker('mail', 'host-a', 8080)").fetchone()[0]

@@ -7,19 +7,16 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import click
 import psycopg
 import pytest
 from click.testing import CliRunner
+from conftest import PGQRS_SCRIPT, unique
 
 from pgqrs.cli import cli
-
-PGQRS_SCRIPT = Path(sys.executable).with_name("pgqrs")
 
 
 @pytest.fixture(autouse=True)
@@ -498,7 +495,7 @@ def test_unreachable_server():
 @pytest.fixture
 def password_role(dsn, postgresql_proc):
     """A role that must give its password over TCP (the test server trusts everyone else)."""
-    role = f"pw_{uuid.uuid4().hex[:8]}"
+    role = unique("pw")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'right-password'")
         hba = Path(conn.execute("SHOW hba_file").fetchone()[0])

@@ -10,31 +10,16 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from conftest import PGQRS_SCRIPT, cli_env, pgqrs_cli
+
 import pgqrs
 from pgqrs import AsyncProducer, Producer, wrap_errors
-
-PGQRS_SCRIPT = Path(sys.executable).with_name("pgqrs")
-
-
-def _env(**extra: str) -> dict[str, str]:
-    """The environment without PGQRS_* settings of the outside (PGQRS_PG_BIN only tells the tests where PG is)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("PGQRS_")} | extra
-
-
-def pgqrs_cli(dsn: str | None, *args: str, input: bytes | None = None, cwd: Path | None = None,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Runs the installed console script; returns the finished process (text stdout and stderr)."""
-    base = ["--dsn", dsn] if dsn else []
-    proc = subprocess.run([str(PGQRS_SCRIPT), *base, *args], input=input, capture_output=True, cwd=cwd,
-                          env=env or _env(), timeout=300)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
 def error_lines(proc: subprocess.CompletedProcess[str], code: int) -> list[str]:
@@ -113,7 +98,7 @@ def test_a_payload_over_the_queue_limit_rolls_back_every_batch(dsn, queue, tmp_p
     batches of 100: all of them are rolled back, and its payloads[50] is reported as the file's line."""
     big = json.dumps({"s": os.urandom(1_100_000).hex()}).encode()
     path = _file_with(tmp_path, big)
-    proc = pgqrs_cli(dsn, "message", "send", queue, "--file", str(path), env=_env(PGQRS_DEFAULT_BATCH_SIZE="100"))
+    proc = pgqrs_cli(dsn, "message", "send", queue, "--file", str(path), env=cli_env(PGQRS_DEFAULT_BATCH_SIZE="100"))
     lines = error_lines(proc, 1)
     assert lines[0].startswith(f"Error: {path}:250: payload is ") and "max_payload_bytes" in lines[0], lines
     assert count(dsn) == 0
@@ -131,7 +116,7 @@ def test_ctrl_c_mid_send_rolls_everything_back(dsn, queue, tmp_path):
     path = tmp_path / "million.jsonl"
     path.write_bytes(b"".join(b'{"n": %d}\n' % n for n in range(1_000_000)))
     proc = subprocess.Popen([str(PGQRS_SCRIPT), "--dsn", dsn, "message", "send", queue, "--file", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             while not _sending(conn, proc.pid):  # the first batches are in, uncommitted
@@ -230,9 +215,9 @@ def test_a_config_path_that_is_a_directory(dsn, tmp_path):
 
 
 def test_bad_numbers_in_the_environment(dsn, tmp_path):
-    lines = error_lines(pgqrs_cli(dsn, "queue", "list", env=_env(PGQRS_CONNECTION_TIMEOUT="nan")), 2)
+    lines = error_lines(pgqrs_cli(dsn, "queue", "list", env=cli_env(PGQRS_CONNECTION_TIMEOUT="nan")), 2)
     assert "PGQRS_CONNECTION_TIMEOUT must be a finite number" in lines[0]
-    lines = error_lines(pgqrs_cli(dsn, "queue", "list", env=_env(PGQRS_MAX_CONNECTIONS="x" * 10_000)), 2)
+    lines = error_lines(pgqrs_cli(dsn, "queue", "list", env=cli_env(PGQRS_MAX_CONNECTIONS="x" * 10_000)), 2)
     assert "PGQRS_MAX_CONNECTIONS must be an integer" in lines[0] and lines[0].endswith("...")
     assert len(lines[0]) < 300
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import uuid
 
 import psycopg
 import pytest
@@ -22,6 +20,7 @@ from pgqrs import (
     wrap_errors,
 )
 from pgqrs.install import script_version
+from conftest import free_port, unique
 
 CURRENT = script_version()  # the version this package installs
 
@@ -104,14 +103,8 @@ def test_not_installed(empty_dsn):
             admin.list_queues()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_server():
-    admin = Admin(Config(dsn=f"host=127.0.0.1 port={_free_port()} dbname=x", connection_timeout_seconds=3))
+    admin = Admin(Config(dsn=f"host=127.0.0.1 port={free_port()} dbname=x", connection_timeout_seconds=3))
     with pytest.raises(ConnectionFailed, match="could not connect to the database: .*(refused|failed)") as excinfo:
         admin.open()
     assert "\n" not in str(excinfo.value)
@@ -119,14 +112,14 @@ def test_unreachable_server():
 
 
 async def test_unreachable_server_async():
-    admin = AsyncAdmin(Config(dsn=f"host=127.0.0.1 port={_free_port()} dbname=x", connection_timeout_seconds=3))
+    admin = AsyncAdmin(Config(dsn=f"host=127.0.0.1 port={free_port()} dbname=x", connection_timeout_seconds=3))
     with pytest.raises(ConnectionFailed):
         await admin.open()
     await admin.close()
 
 
 def test_wrong_password(dsn, postgresql_proc):
-    role = f"pw_{uuid.uuid4().hex[:8]}"
+    role = unique("pw")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'right' IN ROLE pgqrs_admin").format(sql.Identifier(role)))
         # The test server trusts local connections: ask for passwords from this role.

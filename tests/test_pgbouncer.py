@@ -8,7 +8,6 @@ transaction lands on another server connection. pgqrs's pools switch it off.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,21 +17,16 @@ import pytest
 
 from pgqrs import Admin, Config, Consumer, Producer
 from pgqrs.db import create_pool
+from conftest import free_port
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 pytestmark = pytest.mark.skipif(not Path(PGBOUNCER).exists(), reason="pgbouncer is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def pgbouncer_dsn(dsn, postgresql_proc, tmp_path):
     """A pgbouncer in transaction mode in front of the test server; yields the DSN through it."""
-    port = _free_port()
+    port = free_port()
     (tmp_path / "users.txt").write_text(f'"{postgresql_proc.user}" ""\n')
     ini = tmp_path / "pgbouncer.ini"
     ini.write_text(

@@ -13,12 +13,9 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -38,20 +35,10 @@ from pgqrs import (
     Worker,
 )
 from pgqrs.install import MAX_ROLE_PREFIX_LENGTH, validate_role_prefix
+from conftest import pgqrs_cli, unique
+from conftest import sql as execute
 
-PGQRS = str(Path(sys.executable).with_name("pgqrs"))
 GROUPS = ("producer", "consumer", "admin")
-
-
-def execute(dsn: str, query: str | sql.Composable, params: list | tuple | None = None) -> list[tuple]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        cur = conn.execute(query, params)
-        return cur.fetchall() if cur.description else []
-
-
-def cli(dsn: str, *args: str) -> subprocess.CompletedProcess:
-    """The real `pgqrs` program."""
-    return subprocess.run([PGQRS, "--dsn", dsn, *args], capture_output=True, text=True, timeout=120)
 
 
 def wait_for(predicate, what: str, timeout: float = 30) -> None:
@@ -60,10 +47,6 @@ def wait_for(predicate, what: str, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
 class Roles:
@@ -203,7 +186,7 @@ def test_planted_operators_never_run(writable_schema, search_path):
         assert admin.get_message("q", left) is not None
         admin.uninstall(force=True)
     for args in (["install", "--allow-writable-schema"], ["verify"], ["uninstall"]):
-        result = cli(superuser, "--schema", schema, *args)
+        result = pgqrs_cli(superuser, "--schema", schema, *args)
         assert result.returncode == 0, result.stderr
     assert trap_calls(superuser, schema) == 0
 
@@ -254,11 +237,11 @@ def test_direct_install_refuses_a_schema_others_may_create_in(writable_schema, r
         assert "allow_writable_schema=True" in refused.value.hint
         assert admin.verify().version is None  # nothing was installed
 
-    refused_cli = cli(superuser, "--schema", schema, "install")
+    refused_cli = pgqrs_cli(superuser, "--schema", schema, "install")
     assert refused_cli.returncode == 1 and refused_cli.stdout == ""
     assert f'schema "{schema}" lets PUBLIC create objects' in refused_cli.stderr
     assert "--allow-writable-schema" in refused_cli.stderr
-    allowed = cli(superuser, "--schema", schema, "--format", "json", "install", "--allow-writable-schema")
+    allowed = pgqrs_cli(superuser, "--schema", schema, "--format", "json", "install", "--allow-writable-schema")
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)["method"] == "direct"
 
@@ -336,12 +319,12 @@ def test_a_database_owner_is_pointed_to_the_direct_install(postgresql_proc, role
             with pytest.raises(InstallRefused, match="superuser") as refused:
                 admin.install()
             assert "--schema" in refused.value.hint
-        result = cli(dsn, "install")
+        result = pgqrs_cli(dsn, "install")
         assert result.returncode == 1 and "CREATE EXTENSION" in result.stderr and "--schema" in result.stderr
-        direct = cli(dsn, "--schema", "app", "--format", "json", "install")
+        direct = pgqrs_cli(dsn, "--schema", "app", "--format", "json", "install")
         assert direct.returncode == 0, direct.stderr
         assert json.loads(direct.stdout)["method"] == "direct"
-        assert cli(dsn, "--schema", "app", "verify").returncode == 0
+        assert pgqrs_cli(dsn, "--schema", "app", "verify").returncode == 0
         execute(superuser, "DROP SCHEMA app CASCADE")
         execute(superuser, sql.SQL("ALTER DATABASE {} OWNER TO postgres").format(sql.Identifier(dbname)))
 
@@ -382,7 +365,7 @@ def test_role_prefix_is_checked_before_anything_runs(empty_dsn):
         with pytest.raises(InvalidArgument, match="invalid role prefix"):
             admin.install(role_prefix="two words")
         assert admin.verify().version is None
-    result = cli(empty_dsn, "--schema", "tenant", "install", "--role-prefix", "two words")
+    result = pgqrs_cli(empty_dsn, "--schema", "tenant", "install", "--role-prefix", "two words")
     assert result.returncode == 1 and "invalid role prefix" in result.stderr
 
 
@@ -428,9 +411,9 @@ def test_roles_that_pgqrs_did_not_make_conflict_unless_reused(empty_dsn, roles):
         with pytest.raises(RoleConflict):
             admin.install(role_prefix=prefix)
         assert admin.verify().version is None  # all or nothing
-    refused = cli(strict, "--schema", schema, "install", "--role-prefix", prefix)
+    refused = pgqrs_cli(strict, "--schema", schema, "install", "--role-prefix", prefix)
     assert refused.returncode == 1 and f"{prefix}_consumer" in refused.stderr
-    reused = cli(strict, "--schema", schema, "install", "--role-prefix", prefix, "--reuse-roles")
+    reused = pgqrs_cli(strict, "--schema", schema, "install", "--role-prefix", prefix, "--reuse-roles")
     assert reused.returncode == 0, reused.stderr
     assert set(group_roles(empty_dsn, prefix)) == {f"{prefix}_{g}" for g in GROUPS}
 
@@ -465,11 +448,11 @@ def test_reap_workers_by_queue(dsn):
             admin.reap_workers(4, queue="a")
         assert admin.reap_workers(5, queue="a") == 1
         assert (admin.get_worker(in_a).status, admin.get_worker(in_b).status) == ("dead", "active")
-        reaped = cli(dsn, "--format", "json", "worker", "reap", "--stale-after", "5")
+        reaped = pgqrs_cli(dsn, "--format", "json", "worker", "reap", "--stale-after", "5")
         assert reaped.returncode == 0, reaped.stderr
         assert json.loads(reaped.stdout) == {"stale_after_seconds": 5, "queue": None, "released": 0}
         assert admin.get_worker(in_b).status == "dead"
-    assert cli(dsn, "worker", "reap", "--stale-after", "4").returncode == 2  # a usage error, before any SQL
+    assert pgqrs_cli(dsn, "worker", "reap", "--stale-after", "4").returncode == 2  # a usage error, before any SQL
 
 
 def test_only_the_admin_reaps_every_queue(dsn, roles):
