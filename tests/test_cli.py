@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -594,3 +595,13 @@ def test_seed_workflow_through_the_console_script(empty_dsn, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert err.returncode == 1 and err.stdout == ""
     assert err.stderr.splitlines()[0] == 'Error: queue "nosuch" does not exist'
+
+
+def test_python_m_pgqrs_is_the_cli():
+    """`python -m pgqrs` runs the same command line as the console script."""
+    module = subprocess.run([sys.executable, "-m", "pgqrs", "--version"], capture_output=True, text=True, timeout=60)
+    script = subprocess.run([str(PGQRS_SCRIPT), "--version"], capture_output=True, text=True, timeout=60)
+    assert module.returncode == script.returncode == 0, module.stderr
+    assert module.stdout == script.stdout and module.stdout.startswith("pgqrs, version ")
+    help_text = subprocess.run([sys.executable, "-m", "pgqrs", "--help"], capture_output=True, text=True, timeout=60)
+    assert help_text.returncode == 0 and help_text.stdout.startswith("Usage: pgqrs ")
