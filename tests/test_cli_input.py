@@ -115,8 +115,11 @@ def _sending(conn: psycopg.Connection, pid: int) -> bool:
 def test_ctrl_c_mid_send_rolls_everything_back(dsn, queue, tmp_path):
     path = tmp_path / "million.jsonl"
     path.write_bytes(b"".join(b'{"n": %d}\n' % n for n in range(1_000_000)))
+    # As a terminal's Ctrl-C finds it: with SIGINT's default action, even where the test runner was
+    # started with SIGINT ignored (a background job), which the CLI would rightly keep ignored.
     proc = subprocess.Popen([str(PGQRS_SCRIPT), "--dsn", dsn, "message", "send", queue, "--file", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             while not _sending(conn, proc.pid):  # the first batches are in, uncommitted
