@@ -131,6 +131,8 @@ BEGIN
             ('purge_queue', 'admin'), ('set_queue_notify', 'admin'), ('pause_queue', 'admin'),
             ('resume_queue', 'admin'), ('dead_letters', 'admin'), ('replay_dead_letters', 'admin'),
             ('purge_archive', 'admin'), ('purge_workers', 'admin'),
+            ('queue_messages', 'admin'), ('queue_message', 'admin'), ('archived_messages', 'admin'),
+            ('archived_message', 'admin'),
             ('_queue', 'none'), ('_queue_lock_class', 'none'), ('_worker_lock_class', 'none'),
             ('_shown', 'none'), ('_notify_channel', 'none'), ('_check_queue_name', 'none'),
             ('_check_seconds', 'none'), ('_check_count', 'none'), ('_check_ids', 'none'),

@@ -336,7 +336,7 @@ class Admin(_AdminBase):
     def list_archive(self, queue: str, limit: int = 100) -> list[ArchivedMessage]:
         """Up to limit archived messages of the queue (dead letters too), oldest id first.
         Raises QueueNotFound."""
-        return self._run(_queue_scoped(self._st, queue, _rows(ArchivedMessage, self._st.list_archive, queue, limit), []))
+        return self._run(_rows(ArchivedMessage, self._st.list_archive, queue, limit))
 
     def dead_letters(self, queue: str, limit: int = 100) -> list[ArchivedMessage]:
         """Up to limit dead letters of the queue. Raises QueueNotFound and InvalidArgument (limit below 1)."""
@@ -352,25 +352,24 @@ class Admin(_AdminBase):
     def get_message(self, queue: str, msg_id: int) -> Message | None:
         """The unfinished message (ready, leased or delayed) with that id, or None; nothing is
         leased. Raises QueueNotFound."""
-        return self._run(_queue_scoped(self._st, queue, _row(Message, self._st.get_message, queue, msg_id), None))
+        return self._run(_row(Message, self._st.get_message, queue, msg_id))
 
     def list_messages(self, queue: str, limit: int = 100) -> list[Message]:
         """Up to limit unfinished messages of the queue, oldest id first; nothing is leased.
         Raises QueueNotFound."""
-        return self._run(_queue_scoped(self._st, queue, _rows(Message, self._st.list_messages, queue, limit), []))
+        return self._run(_rows(Message, self._st.list_messages, queue, limit))
 
     def get_archived(self, queue: str, msg_id: int) -> ArchivedMessage | None:
         """The archived message with that id, or None. Raises QueueNotFound."""
-        read = _row(ArchivedMessage, self._st.get_archived, queue, msg_id)
-        return self._run(_queue_scoped(self._st, queue, read, None))
+        return self._run(_row(ArchivedMessage, self._st.get_archived, queue, msg_id))
 
     def count_messages(self, queue: str) -> int:
         """How many unfinished messages the queue holds. Raises QueueNotFound."""
-        return self._run(_queue_scoped(self._st, queue, _scalar(int, self._st.count_messages, queue), 0))
+        return self._run(_scalar(int, self._st.count_messages, queue))
 
     def count_archive(self, queue: str) -> int:
         """How many archived messages (dead letters too) the queue has. Raises QueueNotFound."""
-        return self._run(_queue_scoped(self._st, queue, _scalar(int, self._st.count_archive, queue), 0))
+        return self._run(_scalar(int, self._st.count_archive, queue))
 
 
 class AsyncAdmin(_AdminBase):
@@ -589,7 +588,7 @@ class AsyncAdmin(_AdminBase):
     async def list_archive(self, queue: str, limit: int = 100) -> list[ArchivedMessage]:
         """Up to limit archived messages of the queue (dead letters too), oldest id first.
         Raises QueueNotFound."""
-        return await self._run(_queue_scoped(self._st, queue, _rows(ArchivedMessage, self._st.list_archive, queue, limit), []))
+        return await self._run(_rows(ArchivedMessage, self._st.list_archive, queue, limit))
 
     async def dead_letters(self, queue: str, limit: int = 100) -> list[ArchivedMessage]:
         """Up to limit dead letters of the queue. Raises QueueNotFound and InvalidArgument (limit below 1)."""
@@ -605,22 +604,21 @@ class AsyncAdmin(_AdminBase):
     async def get_message(self, queue: str, msg_id: int) -> Message | None:
         """The unfinished message (ready, leased or delayed) with that id, or None; nothing is
         leased. Raises QueueNotFound."""
-        return await self._run(_queue_scoped(self._st, queue, _row(Message, self._st.get_message, queue, msg_id), None))
+        return await self._run(_row(Message, self._st.get_message, queue, msg_id))
 
     async def list_messages(self, queue: str, limit: int = 100) -> list[Message]:
         """Up to limit unfinished messages of the queue, oldest id first; nothing is leased.
         Raises QueueNotFound."""
-        return await self._run(_queue_scoped(self._st, queue, _rows(Message, self._st.list_messages, queue, limit), []))
+        return await self._run(_rows(Message, self._st.list_messages, queue, limit))
 
     async def get_archived(self, queue: str, msg_id: int) -> ArchivedMessage | None:
         """The archived message with that id, or None. Raises QueueNotFound."""
-        read = _row(ArchivedMessage, self._st.get_archived, queue, msg_id)
-        return await self._run(_queue_scoped(self._st, queue, read, None))
+        return await self._run(_row(ArchivedMessage, self._st.get_archived, queue, msg_id))
 
     async def count_messages(self, queue: str) -> int:
         """How many unfinished messages the queue holds. Raises QueueNotFound."""
-        return await self._run(_queue_scoped(self._st, queue, _scalar(int, self._st.count_messages, queue), 0))
+        return await self._run(_scalar(int, self._st.count_messages, queue))
 
     async def count_archive(self, queue: str) -> int:
         """How many archived messages (dead letters too) the queue has. Raises QueueNotFound."""
-        return await self._run(_queue_scoped(self._st, queue, _scalar(int, self._st.count_archive, queue), 0))
+        return await self._run(_scalar(int, self._st.count_archive, queue))

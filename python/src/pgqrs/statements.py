@@ -118,39 +118,17 @@ class Statements:
             "SELECT {s}.purge_archive(queue_name => %s::{text}, older_than_seconds => %s::integer,"
             " include_dead_letters => %s::boolean)"
         )
-        self.list_archive = q(
-            "SELECT {arch} FROM {s}.pgqrs_archive a "
-            "WHERE a.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues"
-            " WHERE queue_name {eq} %s::{text}) ORDER BY a.id LIMIT %s::bigint"
-        )
-        self.get_archived = q(
-            "SELECT {arch} FROM {s}.pgqrs_archive a "
-            "WHERE a.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues"
-            " WHERE queue_name {eq} %s::{text}) AND a.id {eq} %s::bigint"
-        )
-        self.count_archive = q(
-            "SELECT pg_catalog.count(*) FROM {s}.pgqrs_archive a "
-            "WHERE a.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues WHERE queue_name {eq} %s::{text})"
-        )
+        self.list_archive = q("SELECT {arch} FROM {s}.archived_messages(queue_name => %s::{text}, qty => %s::integer) a")
+        self.get_archived = q("SELECT {arch} FROM {s}.archived_message(queue_name => %s::{text}, msg_id => %s::bigint) a")
+        self.count_archive = q("SELECT archived + dead_lettered FROM {s}.metrics(queue_name => %s::{text})")
         self.dead_letters = q("SELECT {arch} FROM {s}.dead_letters(queue_name => %s::{text}, qty => %s::integer) a")
         self.replay_dead_letters = q(
             "SELECT id FROM {s}.replay_dead_letters(queue_name => %s::{text}, msg_ids => %s::bigint[]) AS id"
         )
         # Messages (reads)
-        self.get_message = q(
-            "SELECT {msg} FROM {s}.messages m "
-            "WHERE m.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues"
-            " WHERE queue_name {eq} %s::{text}) AND m.id {eq} %s::bigint"
-        )
-        self.list_messages = q(
-            "SELECT {msg} FROM {s}.messages m "
-            "WHERE m.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues"
-            " WHERE queue_name {eq} %s::{text}) ORDER BY m.id LIMIT %s::bigint"
-        )
-        self.count_messages = q(
-            "SELECT pg_catalog.count(*) FROM {s}.messages m "
-            "WHERE m.queue_id {eq} (SELECT id FROM {s}.pgqrs_queues WHERE queue_name {eq} %s::{text})"
-        )
+        self.get_message = q("SELECT {msg} FROM {s}.queue_message(queue_name => %s::{text}, msg_id => %s::bigint) m")
+        self.list_messages = q("SELECT {msg} FROM {s}.queue_messages(queue_name => %s::{text}, qty => %s::integer) m")
+        self.count_messages = q("SELECT ready + in_flight + delayed FROM {s}.metrics(queue_name => %s::{text})")
         # Producing and consuming
         self.enqueue = q(
             "SELECT {s}.enqueue(queue_name => %s::{text},"
