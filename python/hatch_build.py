@@ -11,6 +11,7 @@ frozen scripts of released versions come from extension/released/.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -59,6 +60,22 @@ def build_upgrade(source: Path, repo: Path = REPO) -> str:
     return before + functions.replace("@PGQRS_VERSION@", version) + after
 
 
+def manifest(script: str) -> str:
+    """What pgqrs.install checks and removes, as JSON: the install script's tables and views, and
+    every function with its argument types, from its COMMENT ON FUNCTION line (every function has
+    one: the catalog test checks it)."""
+    names = re.findall(r"^CREATE FUNCTION @extschema@\.(\w+)\(", script, re.MULTILINE)
+    signatures = dict(re.findall(r"^COMMENT ON FUNCTION @extschema@\.(\w+)\(([^()]*)\)", script, re.MULTILINE))
+    missing = [name for name in names if name not in signatures]
+    if missing:
+        raise RuntimeError(f"functions without a COMMENT ON FUNCTION line: {', '.join(missing)}")
+    return json.dumps({
+        "tables": re.findall(r"^CREATE TABLE @extschema@\.(\w+)", script, re.MULTILINE),
+        "views": re.findall(r"^CREATE VIEW @extschema@\.(\w+)", script, re.MULTILINE),
+        "functions": [f"{name}({signatures[name].strip()})" for name in names],
+    }, indent=1) + "\n"
+
+
 def built_scripts(repo: Path = REPO) -> dict[str, str]:
     """Every script the package carries, by file name: this version's install and upgrade scripts, and the
     released upgrade scripts."""
@@ -81,17 +98,19 @@ class CustomBuildHook(BuildHookInterface):
             for stale in PACKAGE_SQL.glob("pgqrs--*.sql"):
                 if stale.name not in wanted:
                     stale.unlink()
+            install = next(text for name, text in wanted.items() if "--" not in name[len("pgqrs--"):])
+            wanted["manifest.json"] = manifest(install)
             # The upgrade scripts too, so that `pgqrs install` can upgrade a direct install in place.
             for name, text in wanted.items():
                 target = PACKAGE_SQL / name
                 if not target.exists() or target.read_text() != text:
                     target.write_text(text)
-        scripts = sorted(PACKAGE_SQL.glob("pgqrs--*.sql"))
-        if not scripts:
-            raise RuntimeError("extension/sql/fragments.txt not found and no built script in src/pgqrs/sql/")
+        scripts = [*sorted(PACKAGE_SQL.glob("pgqrs--*.sql")), PACKAGE_SQL / "manifest.json"]
+        if not all(path.exists() for path in scripts) or len(scripts) < 2:
+            raise RuntimeError("extension/sql/fragments.txt not found and no built scripts in src/pgqrs/sql/")
         if self.target_name == "wheel" and version == "editable":
             return  # the editable package reads src/pgqrs/sql/ in place
-        # The built script is gitignored, so hatch would leave it out: include it explicitly.
+        # The built files are gitignored, so hatch would leave them out: include them explicitly.
         prefix = "pgqrs/sql" if self.target_name == "wheel" else "src/pgqrs/sql"
         for script in scripts:
             build_data["force_include"][str(script)] = f"{prefix}/{script.name}"

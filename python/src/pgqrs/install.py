@@ -15,6 +15,7 @@ operator or function planted there.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from importlib import resources
@@ -149,20 +150,11 @@ def direct_script(schema: str) -> str:
 
 @functools.cache
 def _objects() -> dict[str, list[str]]:
-    """pgqrs's tables, views and function signatures, read from the script itself."""
-    script = install_script()
-    tables = re.findall(r"^CREATE TABLE @extschema@\.(\w+)", script, re.MULTILINE)
-    views = re.findall(r"^CREATE VIEW @extschema@\.(\w+)", script, re.MULTILINE)
-    names = re.findall(r"^CREATE FUNCTION @extschema@\.(\w+)\(", script, re.MULTILINE)
-    # Every function has a COMMENT ON FUNCTION line with its argument types (the catalog test checks it).
-    signatures = {
-        name: args.strip()
-        for name, args in re.findall(r"^COMMENT ON FUNCTION @extschema@\.(\w+)\(([^()]*)\)", script, re.MULTILINE)
-    }
-    missing = [name for name in names if name not in signatures]
-    if missing:  # an SQL function without a COMMENT line: verify could not check it
-        logger.warning("functions without a COMMENT ON FUNCTION line: %s", ", ".join(missing))
-    return {"tables": tables, "views": views, "functions": [f"{n}({signatures[n]})" for n in names if n in signatures]}
+    """pgqrs's tables, views and function signatures, from the manifest the package build writes
+    beside the install script."""
+    text = resources.files("pgqrs").joinpath("sql").joinpath("manifest.json").read_text()
+    objects: dict[str, list[str]] = json.loads(text)
+    return objects
 
 
 def _qualified(schema: str, name_and_args: str) -> str:
