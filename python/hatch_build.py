@@ -11,6 +11,7 @@ frozen scripts of released versions come from extension/released/.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -24,10 +25,12 @@ MARKER = "-- pgqrs:functions"
 
 
 def control_version(control: Path) -> str:
-    match = re.search(r"^default_version\s*=\s*'([^']+)'", control.read_text(), re.MULTILINE)
-    if not match:
-        raise RuntimeError(f"no default_version in {control}")
-    return match.group(1)
+    """default_version of the control file, read by the repository's one reader (tools/version.py)."""
+    spec = importlib.util.spec_from_file_location("pgqrs_tools_version", control.parent / "tools" / "version.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.read(control.parent))
 
 
 def _fragments(repo: Path, functions_only: bool = False) -> list[str]:

@@ -16,6 +16,8 @@ import sys
 
 import click
 import psycopg
+
+from pgqrs.install import script_version
 import pytest
 import yaml
 
@@ -86,7 +88,7 @@ def test_the_copied_files_are_enough_for_make_install(tmp_path):
 
 
 def _version() -> str:
-    return re.search(r"default_version = '(.*)'", (REPO / "pgqrs.control").read_text())[1]
+    return script_version()  # the package's reading of pgqrs.control
 
 
 def test_the_init_script_creates_pgqrs(empty_dsn):

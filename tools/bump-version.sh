@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 new=${1:-}
-old=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" pgqrs.control)
+old=$(python3 tools/version.py)
 if ! [[ $new =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
     echo "usage: make bump-version VERSION=x.y.z (now $old)" >&2
     exit 2
@@ -44,8 +44,7 @@ else
     echo "froze $frozen"
 fi
 
-sed -i "s/^default_version *= *'.*'/default_version = '$new'/" pgqrs.control
-sed -i "s/^  \"version\": \".*\",\$/  \"version\": \"$new\",/; s/^      \"version\": \".*\"\$/      \"version\": \"$new\"/" META.json
+python3 tools/version.py set "$new"
 
 upgrade=extension/upgrade/pgqrs--$old--$new.sql
 if [ ! -e "$upgrade" ]; then

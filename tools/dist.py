@@ -19,6 +19,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
+
+def _load_version_module():  # tools/version.py, whoever imports this file and from where
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pgqrs_tools_version", Path(__file__).with_name("version.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+versions = _load_version_module()
+
 # What goes in, as globs relative to the repository. The built install script
 # and test results are not sources: make builds them from these.
 CONTENTS = [
@@ -55,8 +67,9 @@ def _strings(value: object) -> bool:
 
 
 def check_meta(meta: dict, root: Path | None = None) -> list[str]:
-    """What in META.json breaks the PGXN Meta Spec 1.0.0 (and, with root, names a file that is not there)."""
-    problems = []
+    """What in META.json breaks the PGXN Meta Spec 1.0.0 (and, with root, names a file that is not there or
+    a version other than root's pgqrs.control)."""
+    problems = [] if root is None else versions.meta_disagreements(meta, versions.read(root))
     for key in ("name", "abstract", "version", "maintainer", "license", "provides", "meta-spec"):
         if key not in meta:
             problems.append(f"{key} is required")
