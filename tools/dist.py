@@ -42,6 +42,7 @@ CONTENTS = [
     "CHANGELOG.md",
     "extension/sql/fragments.txt",
     "extension/sql/*.sql",
+    "extension/sql/functions/*.sql",
     "extension/released/pgqrs--*.sql",
     "extension/upgrade/pgqrs--*--*.sql",
     "extension/test/sql/*.sql",

@@ -1,47 +1,6 @@
--- Internal helpers, shared by the public functions.
---
--- Every public function is SECURITY DEFINER and sets two things:
---   search_path = pg_catalog, pg_temp      so no caller's objects can stand in
---                                           for the ones it uses;
---   plan_cache_mode = force_generic_plan   every statement inside filters on a
---       key (queue_id, id, name), and its generic plan is the right one; left
---       to choose, the plan cache re-planned the dequeue's UPDATE on every call
---       (an empty dequeue took 55 us instead of 24 us).
--- The functions that lease and acknowledge messages (dequeue, delete, archive,
--- release, extend_visibility, and the batch forms) also set enable_seqscan
--- and enable_bitmapscan off, and bound every lookup by a list of ids with the
--- lowest and highest of them ("id BETWEEN first AND last"). Why: a session
--- keeps its generic plans until the table's statistics change, and workers
--- start before the work comes. Planned while pgqrs_messages was empty, a seq
--- scan cost nothing and "queue_id = $1 AND id = ANY ($2)" became a scan of the
--- whole queue filtered on id: the backlog that came later was read row by row
--- on every call. Range conditions, unlike "= ANY", always go into the index
--- scan's bounds, so with only index scans to choose from every plan reads the
--- few entries it needs, whatever the table's size when it was made. On
--- pgqrs_delayed, whose two indexes an empty table makes look alike, the
--- lookups by id run only for ids not found among the other messages.
--- `bench/bench.py --only burst` measures it: consumers started on empty
--- tables, then 400,000 messages.
---
--- The helpers here (names starting with "_") are neither: they run inside the
--- public functions, which pin both. EXECUTE on them is revoked from PUBLIC in
--- grants.sql. The hottest functions test their arguments inline and call the
--- _check_ helpers only to raise, since each call costs microseconds.
---
--- Errors use pgqrs's own SQLSTATEs (class PQ), listed in the README:
---   PQ001 queue not found      PQ004 invalid argument   PQ007 queue not empty
---   PQ002 queue exists         PQ005 invalid payload    PQ008 worker not found
---   PQ003 invalid queue name   PQ006 batch too large    PQ009 worker not active
---   PQ010 role conflict (an install met group roles it may not use)
-
--- max_batch_size()
---   The largest number of payloads, ids or messages one call takes or returns.
-CREATE FUNCTION @extschema@.max_batch_size()
-RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT 10000 $$;
-COMMENT ON FUNCTION @extschema@.max_batch_size() IS
-    'largest number of payloads, ids or messages that one pgqrs call accepts (PQ006 above it)';
+-- Internal helpers (names starting with "_"), shared by the public functions:
+-- they run inside them, under the search_path and settings those pin (see
+-- overview.sql). EXECUTE on them is the owner's only (grants.sql).
 
 -- _queue(name)
 --   The queue's row. Raises PQ001 when there is no such queue. Names are only
@@ -289,3 +248,159 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._move_to_archive(bigint, bigint[], bigint, boolean) IS
     'internal: moves messages to the archive; returns the ids moved';
+
+-- _check_queue_settings(max_attempts, max_payload_bytes)
+--   The settings create_queue and alter_queue take: at least 1 each (PQ004).
+CREATE FUNCTION @extschema@._check_queue_settings(p_max_attempts integer, p_max_payload_bytes integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_max_attempts < 1 THEN
+        RAISE EXCEPTION 'max_attempts must be at least 1 (or NULL for no limit), got %', p_max_attempts
+            USING ERRCODE = 'PQ004';
+    END IF;
+    IF p_max_payload_bytes < 1 THEN
+        RAISE EXCEPTION 'max_payload_bytes must be at least 1, got %', p_max_payload_bytes
+            USING ERRCODE = 'PQ004';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_queue_settings(integer, integer) IS
+    'internal: raises PQ004 for bad queue settings';
+
+-- _queue_for_enqueue(queue_name, ready)
+--   The queue to write to, looked up under the shared name lock (see
+--   _queue_lock_class()), so a concurrent drop_queue() either waits for this
+--   transaction or has already removed the queue (PQ001). When ready messages
+--   are coming and the queue asks for it, sends the notification: one per
+--   call, and PostgreSQL delivers it at commit, once per transaction.
+CREATE FUNCTION @extschema@._queue_for_enqueue(p_queue_name text, p_ready boolean)
+RETURNS @extschema@.pgqrs_queues
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_queue @extschema@.pgqrs_queues;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(
+        @extschema@._queue_lock_class(), pg_catalog.hashtext(p_queue_name));
+    SELECT q.* INTO v_queue
+    FROM @extschema@.pgqrs_queues q WHERE q.queue_name = p_queue_name;
+    IF NOT FOUND THEN
+        PERFORM @extschema@._queue(p_queue_name);  -- raises the error
+    END IF;
+    IF v_queue.notify AND p_ready THEN
+        PERFORM pg_catalog.pg_notify(@extschema@._notify_channel(v_queue.id), '');
+    END IF;
+    RETURN v_queue;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._queue_for_enqueue(text, boolean) IS
+    'internal: the queue to write to, under its shared lock';
+
+-- _payload_too_large(queue_name, max_payload_bytes, argument, size)
+--   Raises PQ005 for a payload over the queue's max_payload_bytes.
+CREATE FUNCTION @extschema@._payload_too_large(
+    p_queue_name text, p_max_payload_bytes integer, p_argument text, p_size integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    RAISE EXCEPTION '% is % bytes, more than max_payload_bytes (%) of queue "%"',
+            p_argument, p_size, p_max_payload_bytes, p_queue_name
+        USING ERRCODE = 'PQ005',
+              HINT = 'Store large data elsewhere and enqueue a reference, or raise the limit with alter_queue().';
+END
+$$;
+COMMENT ON FUNCTION @extschema@._payload_too_large(text, integer, text, integer) IS
+    'internal: raises PQ005 for a payload over max_payload_bytes';
+
+-- _bury_exhausted(queue, qty, now)
+--   Among the next qty visible messages (oldest first, skipping those locked
+--   by other sessions), moves the ones that used up the queue's max_attempts
+--   to the archive as dead letters. Returns how many. Only for queues with a
+--   delivery limit.
+CREATE FUNCTION @extschema@._bury_exhausted(
+    p_queue @extschema@.pgqrs_queues, p_qty integer, p_now timestamptz)
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_ids bigint[];
+BEGIN
+    SELECT array_agg(c.id) FILTER (WHERE c.read_ct >= p_queue.max_attempts) INTO v_ids
+    FROM (
+        SELECT m.id, m.read_ct
+        FROM @extschema@.pgqrs_messages m
+        WHERE m.queue_id = p_queue.id AND m.vt <= p_now
+        ORDER BY m.id
+        LIMIT p_qty
+        FOR UPDATE SKIP LOCKED
+    ) c;
+    IF v_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM @extschema@._move_to_archive(p_queue.id, v_ids, NULL, true);
+    RETURN cardinality(v_ids);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz) IS
+    'internal: moves messages that used up max_attempts to the dead letters';
+
+-- _lease_for_worker(worker_id, queue)
+--   Called by dequeue() before it leases for a worker: holds the worker's
+--   lock shared until the transaction ends (see _worker_lock_class()) and
+--   checks, after taking it, that the worker is still active. Only tries the
+--   lock: a stop_worker() waiting for it or holding it raises PQ009 here
+--   rather than waiting with the picked messages locked, which it may need.
+CREATE FUNCTION @extschema@._lease_for_worker(p_worker_id bigint, p_queue @extschema@.pgqrs_queues)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(@extschema@._worker_lock_class(), (p_worker_id % 2147483648)::integer) THEN
+        RAISE EXCEPTION 'worker % is being stopped', p_worker_id
+            USING ERRCODE = 'PQ009',
+                  HINT = 'Register the worker again with register_worker().';
+    END IF;
+    PERFORM @extschema@._check_worker(p_worker_id, p_queue);  -- a statement of its own: sees a stop committed before the lock
+END
+$$;
+COMMENT ON FUNCTION @extschema@._lease_for_worker(bigint, @extschema@.pgqrs_queues) IS
+    'internal: holds a worker''s lock for a lease, and checks it is still active';
+
+-- _release_worker_messages(queue_id, worker_ids)
+--   Makes every message held by these workers visible at once (a lease that
+--   already ran out keeps its vt) and clears their worker_id, so the workers'
+--   late calls are fenced off. Returns how many messages it released.
+CREATE FUNCTION @extschema@._release_worker_messages(p_queue_id bigint, p_worker_ids bigint[])
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := clock_timestamp();
+    v_count bigint;
+BEGIN
+    UPDATE @extschema@.pgqrs_messages m
+    SET vt = LEAST(m.vt, v_now),
+        dequeued_at = NULL,
+        worker_id = NULL
+    WHERE m.queue_id = p_queue_id
+      AND m.worker_id = ANY (p_worker_ids);
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._release_worker_messages(bigint, bigint[]) IS
+    'internal: makes the messages held by workers visible again';
+
+-- _session_may(function)
+--   Whether this session's login role may run the function: how the functions
+--   below, which run as their owner, tell a consumer or an admin from a
+--   producer (the groups are told apart by what they may run, see grants.sql).
+CREATE FUNCTION @extschema@._session_may(p_function regprocedure)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$ SELECT pg_catalog.has_function_privilege(session_user, p_function, 'EXECUTE') $$;
+COMMENT ON FUNCTION @extschema@._session_may(regprocedure) IS
+    'internal: whether the session''s login role may run a function';

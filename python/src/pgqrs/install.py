@@ -86,7 +86,7 @@ def _warn_if_stale(script: Path) -> None:
     fragments = Path(__file__).resolve().parents[3] / "extension" / "sql"
     if not script.exists() or not (fragments / "fragments.txt").exists():
         return
-    newest = max(f.stat().st_mtime for f in fragments.iterdir())
+    newest = max(f.stat().st_mtime for f in fragments.rglob("*.sql"))
     if newest > script.stat().st_mtime:
         logger.warning("%s is older than extension/sql/: reinstall the package to rebuild it", script)
 

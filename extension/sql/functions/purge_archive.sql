@@ -1,9 +1,14 @@
--- Archive retention.
-
 -- purge_archive(queue_name, older_than_seconds, include_dead_letters)
 --   Deletes the queue's archived messages: all, or those archived more than
 --   older_than_seconds ago. Dead letters are kept unless
---   include_dead_letters. Returns how many. Writes pgqrs_archive.
+--   include_dead_letters.
+--
+--   Returns  bigint: how many it deleted
+--   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004
+--            (older_than_seconds)
+--   Reads    pgqrs_queues
+--   Writes   pgqrs_archive
+--   Roles    admin
 CREATE FUNCTION @extschema@.purge_archive(
     queue_name text,
     older_than_seconds integer DEFAULT NULL,

@@ -1,85 +1,26 @@
--- Consuming.
-
--- _bury_exhausted(queue, qty, now)
---   Among the next qty visible messages (oldest first, skipping those locked
---   by other sessions), moves the ones that used up the queue's max_attempts
---   to the archive as dead letters. Returns how many. Only for queues with a
---   delivery limit.
-CREATE FUNCTION @extschema@._bury_exhausted(
-    p_queue @extschema@.pgqrs_queues, p_qty integer, p_now timestamptz)
-RETURNS integer
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    v_ids bigint[];
-BEGIN
-    SELECT array_agg(c.id) FILTER (WHERE c.read_ct >= p_queue.max_attempts) INTO v_ids
-    FROM (
-        SELECT m.id, m.read_ct
-        FROM @extschema@.pgqrs_messages m
-        WHERE m.queue_id = p_queue.id AND m.vt <= p_now
-        ORDER BY m.id
-        LIMIT p_qty
-        FOR UPDATE SKIP LOCKED
-    ) c;
-    IF v_ids IS NULL THEN
-        RETURN 0;
-    END IF;
-    PERFORM @extschema@._move_to_archive(p_queue.id, v_ids, NULL, true);
-    RETURN cardinality(v_ids);
-END
-$$;
-COMMENT ON FUNCTION @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz) IS
-    'internal: moves messages that used up max_attempts to the dead letters';
-
--- max_wait_seconds()
---   The longest long poll dequeue() takes (PQ004 above it): a waiting call
---   holds its snapshot, which keeps vacuum from removing dead rows meanwhile.
-CREATE FUNCTION @extschema@.max_wait_seconds()
-RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT 60 $$;
-COMMENT ON FUNCTION @extschema@.max_wait_seconds() IS
-    'longest wait_seconds that dequeue() accepts (PQ004 above it)';
-
--- _lease_for_worker(worker_id, queue)
---   Called by dequeue() before it leases for a worker: holds the worker's
---   lock shared until the transaction ends (see _worker_lock_class()) and
---   checks, after taking it, that the worker is still active. Only tries the
---   lock: a stop_worker() waiting for it or holding it raises PQ009 here
---   rather than waiting with the picked messages locked, which it may need.
-CREATE FUNCTION @extschema@._lease_for_worker(p_worker_id bigint, p_queue @extschema@.pgqrs_queues)
-RETURNS void
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(@extschema@._worker_lock_class(), (p_worker_id % 2147483648)::integer) THEN
-        RAISE EXCEPTION 'worker % is being stopped', p_worker_id
-            USING ERRCODE = 'PQ009',
-                  HINT = 'Register the worker again with register_worker().';
-    END IF;
-    PERFORM @extschema@._check_worker(p_worker_id, p_queue);  -- a statement of its own: sees a stop committed before the lock
-END
-$$;
-COMMENT ON FUNCTION @extschema@._lease_for_worker(bigint, @extschema@.pgqrs_queues) IS
-    'internal: holds a worker''s lock for a lease, and checks it is still active';
-
 -- dequeue(queue_name, qty, vt_seconds, worker_id, wait_seconds)
 --   Leases up to qty visible messages, oldest first, skipping rows other
 --   sessions have locked. Each stays invisible for vt_seconds, its read_ct
 --   grows by one and it records worker_id. A message whose lease runs out is
 --   delivered again; one that has been delivered max_attempts times is moved
 --   to the dead letters instead. A worker_id must belong to an active worker
---   of this queue registered by this login role (PQ008, PQ009); a
---   stop_worker() of it waits for this transaction, so it gives back what
---   was leased here. With wait_seconds (at most max_wait_seconds()), an
---   empty queue is polled (every 10 ms at first, then up to every 100 ms)
---   until a message comes or the time is up: a long poll for clients that
---   cannot LISTEN. Each poll reads the queue and the worker afresh, so a
---   pause, a drop or a stop ends the wait. Only under READ COMMITTED (PQ004
---   otherwise), where each poll sees what committed meanwhile. A paused
---   queue delivers nothing (see pause_queue()). Writes pgqrs_messages (and
---   pgqrs_delayed, pgqrs_archive).
+--   of this queue registered by this login role; a stop_worker() of it waits
+--   for this transaction, so it gives back what was leased here. With
+--   wait_seconds (at most max_wait_seconds()), an empty queue is polled (every
+--   10 ms at first, then up to every 100 ms) until a message comes or the time
+--   is up: a long poll for clients that cannot LISTEN. Each poll reads the
+--   queue and the worker afresh, so a pause, a drop or a stop ends the wait.
+--   Only under READ COMMITTED, where each poll sees what committed meanwhile.
+--   A paused queue delivers nothing (see pause_queue()).
+--
+--   Returns  SETOF pgqrs_messages: the leased messages, oldest first
+--   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (qty,
+--            vt_seconds, wait_seconds; a long poll outside READ COMMITTED),
+--            PQ006 (qty), PQ008 (worker unknown, of another queue or role),
+--            PQ009 (worker not active)
+--   Reads    pgqrs_queues, pgqrs_workers
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive
+--   Roles    consumer, admin
 CREATE FUNCTION @extschema@.dequeue(
     queue_name text,
     qty integer DEFAULT 1,
@@ -147,7 +88,7 @@ BEGIN
             -- The move holds the queue's lock shared (a purge must not miss it),
             -- only tried: under a purge or drop in progress the due wait a little.
             -- The picked ids and the latest picked vt bound the delete's index
-            -- scan, whichever index it takes (see internal.sql).
+            -- scan, whichever index it takes (see overview.sql).
             IF (SELECT true FROM @extschema@.pgqrs_delayed x  -- ordered by vt: the (queue_id, vt) index
                 WHERE x.queue_id = v_queue.id AND x.vt <= v_now ORDER BY x.vt LIMIT 1)
                AND pg_try_advisory_xact_lock_shared(@extschema@._queue_lock_class(), hashtext(v_queue.queue_name)) THEN
@@ -183,7 +124,7 @@ BEGIN
                 END IF;
 
                 -- Pick and lock, then lease: the picked ids, oldest first, bound
-                -- the update's index scan (see internal.sql). The leased rows
+                -- the update's index scan (see overview.sql). The leased rows
                 -- come back oldest first.
                 v_ids := ARRAY(
                     SELECT p.id

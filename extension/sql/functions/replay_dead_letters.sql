@@ -1,41 +1,16 @@
--- Dead letters: messages delivered max_attempts times without being
--- acknowledged. They rest in pgqrs_archive with dead_lettered = true, are never
--- delivered again on their own, and can be listed and replayed.
-
--- dead_letters(queue_name, qty)
---   The queue's dead letters, oldest first, at most qty of them. Reads
---   pgqrs_archive.
-CREATE FUNCTION @extschema@.dead_letters(
-    queue_name text,
-    qty integer DEFAULT 100)
-RETURNS SETOF @extschema@.pgqrs_archive
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_generic_plan
-AS $$
-DECLARE
-    v_queue_id bigint;
-BEGIN
-    PERFORM @extschema@._check_count('qty', dead_letters.qty);
-    v_queue_id := (@extschema@._queue(dead_letters.queue_name)).id;
-    RETURN QUERY
-    SELECT a.*
-    FROM @extschema@.pgqrs_archive a
-    WHERE a.queue_id = v_queue_id AND a.dead_lettered
-    ORDER BY a.id
-    LIMIT dead_letters.qty;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.dead_letters(text, integer) IS
-    'list a queue''s dead letters, oldest first';
-
 -- replay_dead_letters(queue_name, msg_ids)
 --   Moves dead letters back into the queue (all of them when msg_ids is NULL),
 --   visible at once, with their ids and payloads and a fresh read_ct of 0.
 --   Holds the queue's lock shared, so a purge_queue or drop_queue waits for
 --   the move instead of missing the rows on their way (see
---   _queue_lock_class()). Returns the ids replayed. Writes pgqrs_archive and
---   pgqrs_messages.
+--   _queue_lock_class()).
+--
+--   Returns  SETOF bigint: the ids replayed
+--   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004
+--            (multi-dimensional ids), PQ006 (too many ids)
+--   Reads    pgqrs_queues
+--   Writes   pgqrs_archive, pgqrs_messages
+--   Roles    admin
 CREATE FUNCTION @extschema@.replay_dead_letters(
     queue_name text,
     msg_ids bigint[] DEFAULT NULL)

@@ -1,5 +1,5 @@
--- Observing: messages, queue_metrics, worker_health, metrics(), metrics_all(),
--- version().
+-- Observing: messages, queue_metrics, worker_health (and the functions metrics(),
+-- metrics_all() in functions/).
 
 -- messages: every message not yet finished, wherever it waits, with its state
 -- at statement_timestamp(): ready, in_flight (leased) or delayed.
@@ -84,45 +84,3 @@ LEFT JOIN (
 ) h ON h.worker_id = w.id;
 COMMENT ON VIEW @extschema@.worker_health IS
     'per worker: queue, status, last heartbeat and its age, messages held';
-
--- metrics(queue_name)
---   The queue's row of queue_metrics (PQ001 for an unknown queue).
-CREATE FUNCTION @extschema@.metrics(queue_name text)
-RETURNS @extschema@.queue_metrics
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_generic_plan
-AS $$
-DECLARE
-    v_row @extschema@.queue_metrics;
-BEGIN
-    PERFORM @extschema@._queue(metrics.queue_name);
-    SELECT qm.* INTO v_row FROM @extschema@.queue_metrics qm WHERE qm.queue_name = metrics.queue_name;
-    RETURN v_row;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.metrics(text) IS
-    'one queue''s row of queue_metrics';
-
--- metrics_all()
---   Every queue's row of queue_metrics, by name.
-CREATE FUNCTION @extschema@.metrics_all()
-RETURNS SETOF @extschema@.queue_metrics
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_generic_plan
-AS $$
-    SELECT qm.* FROM @extschema@.queue_metrics qm ORDER BY qm.queue_name;
-$$;
-COMMENT ON FUNCTION @extschema@.metrics_all() IS
-    'every queue''s row of queue_metrics, ordered by name';
-
--- version()
---   The version of the installed SQL (also right for a direct install, where
---   there is no pg_extension row).
-CREATE FUNCTION @extschema@.version()
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT '@PGQRS_VERSION@'::text $$;
-COMMENT ON FUNCTION @extschema@.version() IS
-    'the installed pgqrs version';

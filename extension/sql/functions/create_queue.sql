@@ -1,0 +1,51 @@
+-- create_queue(queue_name, max_attempts, if_not_exists, notify, max_payload_bytes)
+--   Creates a queue. An existing name raises PQ002, or with if_not_exists
+--   returns the existing queue's id (its settings unchanged). max_attempts:
+--   deliveries after which a message is dead-lettered (NULL: no limit).
+--   notify: every enqueue of ready messages sends one notification on
+--   notify_channel(queue_name), so listening workers wake up at once.
+--   max_payload_bytes: the largest payload an enqueue accepts, as stored
+--   (pg_column_size of the jsonb value; default 1 MiB).
+--
+--   Returns  bigint: the queue's id
+--   Errors   PQ002 (exists), PQ003 (invalid name), PQ004 (a setting below 1)
+--   Reads    pgqrs_queues
+--   Writes   pgqrs_queues
+--   Roles    admin
+CREATE FUNCTION @extschema@.create_queue(
+    queue_name text,
+    max_attempts integer DEFAULT NULL,
+    if_not_exists boolean DEFAULT false,
+    notify boolean DEFAULT false,
+    max_payload_bytes integer DEFAULT 1048576)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    PERFORM @extschema@._check_queue_name(create_queue.queue_name);
+    PERFORM @extschema@._check_queue_settings(create_queue.max_attempts, create_queue.max_payload_bytes);
+
+    -- ON CONFLICT waits for a concurrent create of the same name to finish.
+    INSERT INTO @extschema@.pgqrs_queues AS q (queue_name, max_attempts, notify, max_payload_bytes)
+    VALUES (create_queue.queue_name, create_queue.max_attempts, coalesce(create_queue.notify, false),
+            coalesce(create_queue.max_payload_bytes, 1048576))
+    ON CONFLICT ON CONSTRAINT pgqrs_queues_queue_name_key DO NOTHING
+    RETURNING q.id INTO v_id;
+    IF v_id IS NOT NULL THEN
+        RETURN v_id;
+    END IF;
+
+    IF NOT coalesce(create_queue.if_not_exists, false) THEN
+        RAISE EXCEPTION 'queue "%" already exists', create_queue.queue_name
+            USING ERRCODE = 'PQ002',
+                  HINT = 'Pass if_not_exists => true to reuse it.';
+    END IF;
+    RETURN (@extschema@._queue(create_queue.queue_name)).id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.create_queue(text, integer, boolean, boolean, integer) IS
+    'create a queue; returns its id (PQ002 if it exists, unless if_not_exists)';

@@ -1,0 +1,46 @@
+-- delete(queue_name, msg_id, worker_id)
+--   Removes a processed message: with a worker_id, only while it is leased to
+--   that worker. One statement on the hot path; the queue is looked up again
+--   only to tell an unknown queue from a message that is not there.
+--
+--   Returns  boolean: whether it was there (and leased to worker_id)
+--   Errors   PQ001 (no such queue), PQ003 (invalid name)
+--   Reads    pgqrs_queues
+--   Writes   pgqrs_messages, pgqrs_delayed
+--   Roles    consumer, admin
+CREATE FUNCTION @extschema@.delete(
+    queue_name text,
+    msg_id bigint,
+    worker_id bigint DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+-- DELETE is a reserved word, so the arguments cannot be qualified with the
+-- function's name: they win over columns here, and columns are qualified.
+#variable_conflict use_variable
+BEGIN
+    DELETE FROM @extschema@.pgqrs_messages m
+    WHERE m.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
+      AND m.id = msg_id
+      AND (worker_id IS NULL OR m.worker_id = worker_id);
+    IF FOUND THEN
+        RETURN true;
+    END IF;
+    IF worker_id IS NULL THEN
+        DELETE FROM @extschema@.pgqrs_delayed d
+        WHERE d.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
+          AND d.id = msg_id;
+        IF FOUND THEN
+            RETURN true;
+        END IF;
+    END IF;
+    PERFORM @extschema@._queue(queue_name);
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.delete(text, bigint, bigint) IS
+    'delete a processed message; false if it is not there (or not leased to worker_id)';

@@ -1,0 +1,49 @@
+-- delete_batch(queue_name, msg_ids, worker_id)
+--   Removes many messages: with a worker_id, only those leased to that worker.
+--
+--   Returns  SETOF bigint: the ids removed
+--   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (NULL or
+--            multi-dimensional ids), PQ006 (too many ids)
+--   Reads    pgqrs_queues
+--   Writes   pgqrs_messages, pgqrs_delayed
+--   Roles    consumer, admin
+CREATE FUNCTION @extschema@.delete_batch(
+    queue_name text,
+    msg_ids bigint[],
+    worker_id bigint DEFAULT NULL)
+RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+DECLARE
+    v_queue_id bigint := (@extschema@._queue(delete_batch.queue_name)).id;
+BEGIN
+    PERFORM @extschema@._check_ids('msg_ids', delete_batch.msg_ids);
+    RETURN QUERY
+    WITH bounds AS (  -- the lowest and highest id bound the index scans (see overview.sql)
+        SELECT min(i) AS first, max(i) AS last FROM unnest(delete_batch.msg_ids) i
+    ), ready AS (
+        DELETE FROM @extschema@.pgqrs_messages m
+        WHERE m.queue_id = v_queue_id
+          AND m.id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
+          AND m.id = ANY (delete_batch.msg_ids)
+          AND (delete_batch.worker_id IS NULL OR m.worker_id = delete_batch.worker_id)
+        RETURNING m.id
+    ), delayed AS (
+        -- Only for ids that were not among the visible and leased messages.
+        DELETE FROM @extschema@.pgqrs_delayed d
+        WHERE delete_batch.worker_id IS NULL
+          AND (SELECT count(*) FROM ready) < cardinality(delete_batch.msg_ids)
+          AND d.queue_id = v_queue_id
+          AND d.id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
+          AND d.id = ANY (delete_batch.msg_ids)
+        RETURNING d.id
+    )
+    SELECT r.id FROM ready r UNION ALL SELECT d.id FROM delayed d;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.delete_batch(text, bigint[], bigint) IS
+    'delete many messages; returns the ids actually deleted';

@@ -1,0 +1,65 @@
+-- release(queue_name, msg_id, delay_seconds, worker_id)
+--   Gives a leased message back (a negative acknowledgement): visible again
+--   after delay_seconds (waiting in pgqrs_delayed), no longer held by any
+--   worker. A message that used up its queue's max_attempts goes to the dead
+--   letters instead.
+--
+--   Returns  boolean: false when the message is not leased (or not to
+--            worker_id)
+--   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (delay)
+--   Reads    pgqrs_queues
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive
+--   Roles    consumer, admin
+CREATE FUNCTION @extschema@.release(
+    queue_name text,
+    msg_id bigint,
+    delay_seconds integer DEFAULT 0,
+    worker_id bigint DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+DECLARE
+    v_queue @extschema@.pgqrs_queues;
+    v_read_ct integer;
+BEGIN
+    PERFORM @extschema@._check_seconds('delay_seconds', release.delay_seconds);
+    v_queue := @extschema@._queue(release.queue_name);
+    SELECT m.read_ct INTO v_read_ct
+    FROM @extschema@.pgqrs_messages m
+    WHERE m.queue_id = v_queue.id
+      AND m.id = release.msg_id
+      AND m.dequeued_at IS NOT NULL
+      AND (release.worker_id IS NULL OR m.worker_id = release.worker_id)
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    IF v_read_ct >= v_queue.max_attempts THEN
+        PERFORM @extschema@._move_to_archive(v_queue.id, ARRAY[release.msg_id], NULL, true);
+        RETURN true;
+    END IF;
+    IF release.delay_seconds = 0 THEN
+        UPDATE @extschema@.pgqrs_messages m
+        SET vt = clock_timestamp(), dequeued_at = NULL, worker_id = NULL
+        WHERE m.queue_id = v_queue.id AND m.id = release.msg_id;
+    ELSE
+        WITH moved AS (
+            DELETE FROM @extschema@.pgqrs_messages m
+            WHERE m.queue_id = v_queue.id AND m.id = release.msg_id
+            RETURNING m.*
+        )
+        INSERT INTO @extschema@.pgqrs_delayed
+        SELECT m.id, m.queue_id, m.payload, m.enqueued_at,
+               clock_timestamp() + release.delay_seconds * interval '1 second', m.read_ct, NULL, NULL
+        FROM moved m;
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.release(text, bigint, integer, bigint) IS
+    'give a leased message back, visible after delay_seconds (dead-lettered if it used up max_attempts)';

@@ -1,0 +1,61 @@
+-- Conventions of every pgqrs function, and what the groups of functions are for.
+-- Each public function has a file of its own in functions/, with a fixed header:
+-- what it does, then Returns, Errors (the SQLSTATEs it raises), Reads, Writes
+-- (the tables) and Roles (the group roles that may run it, as grants.sql declares).
+--
+-- Every public function is SECURITY DEFINER and sets two things:
+--   search_path = pg_catalog, pg_temp      so no caller's objects can stand in
+--                                           for the ones it uses;
+--   plan_cache_mode = force_generic_plan   every statement inside filters on a
+--       key (queue_id, id, name), and its generic plan is the right one; left
+--       to choose, the plan cache re-planned the dequeue's UPDATE on every call
+--       (an empty dequeue took 55 us instead of 24 us).
+-- The functions that lease and acknowledge messages (dequeue, delete, archive,
+-- release, extend_visibility, and the batch forms) also set enable_seqscan
+-- and enable_bitmapscan off, and bound every lookup by a list of ids with the
+-- lowest and highest of them ("id BETWEEN first AND last"). Why: a session
+-- keeps its generic plans until the table's statistics change, and workers
+-- start before the work comes. Planned while pgqrs_messages was empty, a seq
+-- scan cost nothing and "queue_id = $1 AND id = ANY ($2)" became a scan of the
+-- whole queue filtered on id: the backlog that came later was read row by row
+-- on every call. Range conditions, unlike "= ANY", always go into the index
+-- scan's bounds, so with only index scans to choose from every plan reads the
+-- few entries it needs, whatever the table's size when it was made. On
+-- pgqrs_delayed, whose two indexes an empty table makes look alike, the
+-- lookups by id run only for ids not found among the other messages.
+-- `bench/bench.py --only burst` measures it: consumers started on empty
+-- tables, then 400,000 messages.
+--
+-- The helpers (internal.sql, names starting with "_") are neither: they run
+-- inside the public functions, which pin both. EXECUTE on them is the owner's
+-- only (grants.sql). The hottest functions test their arguments inline and call the
+-- _check_ helpers only to raise, since each call costs microseconds.
+--
+-- Errors use pgqrs's own SQLSTATEs (class PQ), listed in the README:
+--   PQ001 queue not found      PQ004 invalid argument   PQ007 queue not empty
+--   PQ002 queue exists         PQ005 invalid payload    PQ008 worker not found
+--   PQ003 invalid queue name   PQ006 batch too large    PQ009 worker not active
+--   PQ010 role conflict (an install met group roles it may not use)
+
+-- Acknowledging (delete, archive, extend_visibility, release and the batch
+-- forms): finishing, extending or giving back a lease.
+--
+-- Fencing: with a worker_id these act only on messages leased to that worker.
+-- Once the lease ran out and another consumer took the message (or it was
+-- released, or its worker stopped or was reaped), the late call returns false
+-- (or NULL, or no id) and changes nothing. Without a worker_id they act on the
+-- message whoever holds it, delayed messages (which nobody holds) included.
+
+-- Dead letters: messages delivered max_attempts times without being
+-- acknowledged. They rest in pgqrs_archive with dead_lettered = true, are never
+-- delivered again on their own, and can be listed and replayed.
+
+-- Workers: the processes that consume (or produce). A worker heartbeats while
+-- it lives; one that stops, or is reaped after its heartbeats stop, gives back
+-- every message it held, and its late acknowledgements are refused.
+
+-- Reading one queue's messages and archive (queue_messages, queue_message,
+-- archived_messages, archived_message), for operators and tools: nothing
+-- is leased or changed. An unknown queue raises PQ001, so "no such queue" and
+-- "no such message" are told apart in one call.
+
