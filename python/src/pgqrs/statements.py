@@ -49,6 +49,7 @@ def columns(row_type: type, alias: str | None = None) -> sql.Composed:
 
 # INTEGER, BIGINT and BOOLEAN are keywords the grammar maps to pg_catalog; these are names.
 _EQ = sql.SQL("OPERATOR(pg_catalog.=)")
+_PLUS = sql.SQL("OPERATOR(pg_catalog.+)")
 _TEXT = sql.SQL("pg_catalog.text")
 _JSONB = sql.SQL("pg_catalog.jsonb")
 
@@ -69,6 +70,7 @@ class Statements:
                 metrics=columns(QueueMetrics),
                 health=columns(WorkerHealth),
                 eq=_EQ,
+                plus=_PLUS,
                 text=_TEXT,
                 jsonb=_JSONB,
             )
@@ -120,7 +122,7 @@ class Statements:
         )
         self.list_archive = q("SELECT {arch} FROM {s}.archived_messages(queue_name => %s::{text}, qty => %s::integer) a")
         self.get_archived = q("SELECT {arch} FROM {s}.archived_message(queue_name => %s::{text}, msg_id => %s::bigint) a")
-        self.count_archive = q("SELECT archived + dead_lettered FROM {s}.metrics(queue_name => %s::{text})")
+        self.count_archive = q("SELECT archived {plus} dead_lettered FROM {s}.metrics(queue_name => %s::{text})")
         self.dead_letters = q("SELECT {arch} FROM {s}.dead_letters(queue_name => %s::{text}, qty => %s::integer) a")
         self.replay_dead_letters = q(
             "SELECT id FROM {s}.replay_dead_letters(queue_name => %s::{text}, msg_ids => %s::bigint[]) AS id"
@@ -128,7 +130,9 @@ class Statements:
         # Messages (reads)
         self.get_message = q("SELECT {msg} FROM {s}.queue_message(queue_name => %s::{text}, msg_id => %s::bigint) m")
         self.list_messages = q("SELECT {msg} FROM {s}.queue_messages(queue_name => %s::{text}, qty => %s::integer) m")
-        self.count_messages = q("SELECT ready + in_flight + delayed FROM {s}.metrics(queue_name => %s::{text})")
+        self.count_messages = q(
+            "SELECT ready {plus} in_flight {plus} delayed FROM {s}.metrics(queue_name => %s::{text})"
+        )
         # Producing and consuming
         self.enqueue = q(
             "SELECT {s}.enqueue(queue_name => %s::{text},"
