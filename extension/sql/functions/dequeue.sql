@@ -47,6 +47,7 @@ DECLARE
     v_ids bigint[];
     v_leased integer;
     v_worker_locked boolean := false;
+    v_after bigint := 0;  -- a later round leases only newer ids: the rows come back in id order
     v_deadline timestamptz;
     v_pause double precision := 0.01;
 BEGIN
@@ -125,11 +126,12 @@ BEGIN
 
                 -- Pick and lock, then lease: the picked ids, oldest first, bound
                 -- the update's index scan (see overview.sql). The leased rows
-                -- come back oldest first.
+                -- come back oldest first, over every round.
                 v_ids := ARRAY(
                     SELECT p.id
                     FROM @extschema@.pgqrs_messages p
                     WHERE p.queue_id = v_queue.id
+                      AND p.id > v_after
                       AND p.vt <= v_now
                       AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
                     ORDER BY p.id
@@ -155,6 +157,7 @@ BEGIN
                     )
                     SELECT * FROM leased ORDER BY leased.id;
                     GET DIAGNOSTICS v_leased = ROW_COUNT;
+                    v_after := v_ids[cardinality(v_ids)];
                 END IF;
 
                 v_wanted := v_wanted - v_leased;

@@ -143,10 +143,10 @@ class Statements:
             " payloads => %s::{jsonb}[], delay_seconds => %s::integer) "
             "WITH ORDINALITY AS t (id, n) ORDER BY n"
         )
-        # A dequeue of several rounds (dead letters buried on the way) is put back in id order.
+        # The SQL returns the leased messages oldest first, over all its rounds.
         self.dequeue = q(
             "SELECT {msg} FROM {s}.dequeue(queue_name => %s::{text}, qty => %s::integer, vt_seconds => %s::integer,"
-            " worker_id => %s::bigint, wait_seconds => %s::integer) m ORDER BY m.id"
+            " worker_id => %s::bigint, wait_seconds => %s::integer) m"
         )
         self.delete = q("SELECT {s}.delete(queue_name => %s::{text}, msg_id => %s::bigint, worker_id => %s::bigint)")
         self.delete_batch = q(
