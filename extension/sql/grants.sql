@@ -55,15 +55,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_schema_oid oid := '@extschema@'::regnamespace;
-    v_schema name := (SELECT n.nspname FROM pg_namespace n WHERE n.oid = '@extschema@'::regnamespace);
+    v_schema name := (SELECT n.nspname FROM pg_namespace n WHERE n.oid = v_schema_oid);
     v_prefix text := coalesce(nullif(current_setting('pgqrs.role_prefix', true), ''), p_prefix,
                               @extschema@._role_prefix());
     v_reuse boolean := coalesce(nullif(current_setting('pgqrs.reuse_roles', true), ''), 'off')::boolean;
-    v_marker text := format('pgqrs group role of schema %I in database %I',
-                            (SELECT n.nspname FROM pg_namespace n WHERE n.oid = '@extschema@'::regnamespace),
-                            current_database());
+    v_marker text := format('pgqrs group role of schema %I in database %I', v_schema, current_database());
     v_may_create boolean := (SELECT r.rolsuper OR r.rolcreaterole FROM pg_roles r WHERE r.rolname = current_user);
     v_group text;
+    v_name text;             -- the group's role: <prefix>_<group>
     v_role record;
     v_roles jsonb := '{}';   -- group -> role name, for the groups whose role exists
     v_missing text[] := '{}';
@@ -78,12 +77,13 @@ BEGIN
     END IF;
 
     FOREACH v_group IN ARRAY ARRAY['producer', 'consumer', 'admin'] LOOP
+        v_name := v_prefix || '_' || v_group;
         SELECT r.oid, r.rolname, r.rolcanlogin, r.rolsuper,
                pg_catalog.shobj_description(r.oid, 'pg_authid') AS marker,
                EXISTS (SELECT FROM pg_namespace n, aclexplode(n.nspacl) a
                        WHERE n.oid = v_schema_oid AND a.grantee = r.oid AND a.privilege_type = 'USAGE') AS has_usage
         INTO v_role
-        FROM pg_roles r WHERE r.rolname = v_prefix || '_' || v_group;
+        FROM pg_roles r WHERE r.rolname = v_name;
         IF FOUND THEN
             IF v_role.rolcanlogin OR v_role.rolsuper THEN
                 RAISE EXCEPTION 'role "%" can log in, so pgqrs will not make it a group role', v_role.rolname
@@ -97,13 +97,13 @@ BEGIN
                           HINT = 'SET pgqrs.role_prefix for roles of this install''s own, or SET pgqrs.reuse_roles = on to share it.';
             END IF;
         ELSIF v_may_create THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', v_prefix || '_' || v_group);
-            EXECUTE format('COMMENT ON ROLE %I IS %L', v_prefix || '_' || v_group, v_marker);  -- "made by this install"
+            EXECUTE format('CREATE ROLE %I NOLOGIN', v_name);
+            EXECUTE format('COMMENT ON ROLE %I IS %L', v_name, v_marker);  -- "made by this install"
         ELSE
-            v_missing := v_missing || (v_prefix || '_' || v_group);
+            v_missing := v_missing || v_name;
             CONTINUE;
         END IF;
-        v_roles := v_roles || jsonb_build_object(v_group, v_prefix || '_' || v_group);
+        v_roles := v_roles || jsonb_build_object(v_group, v_name);
     END LOOP;
     IF cardinality(v_missing) > 0 THEN
         RAISE WARNING 'pgqrs: roles % are missing and % may not create them; no grants were made to them',

@@ -184,7 +184,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % does not exist', p_worker_id USING ERRCODE = 'PQ008';
     END IF;
-    IF v_worker.registered_by IS DISTINCT FROM session_user::text AND v_worker.registered_by IS NOT NULL THEN
+    IF v_worker.registered_by <> session_user THEN  -- NULL (registered before 0.3.0): any role
         RAISE EXCEPTION 'worker % was registered by another role', p_worker_id
             USING ERRCODE = 'PQ008',
                   HINT = 'A worker heartbeats and leases only for the login role that registered it.';
