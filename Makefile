@@ -31,7 +31,7 @@ endif
 endif
 
 TEST_OUTPUT ?= extension/test/results
-REGRESS      = upgrade setup queues enqueue dequeue acknowledge dead_letters workers metrics reads named roles hardening catalog
+REGRESS      = upgrade setup queues enqueue dequeue acknowledge dead_letters positions workers metrics reads named roles hardening catalog
 REGRESS_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/regress
 ISOLATION    = concurrent_dequeue rollback_dequeue lease_fencing concurrent_create drop_during_enqueue stop_during_dequeue purge_during_move
 ISOLATION_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/isolation --load-extension=pgqrs

@@ -98,7 +98,8 @@ class Scenario:
     backlog: int = 0           # visible messages before the run
     delayed_head: int = 0      # delayed messages enqueued before the backlog
     counts: str = "consumed"   # "consumed" (backlog shrinks), "enqueued" (grows) or "archived"
-    hold_xmin: bool = False    # another session keeps a transaction open throughout
+    hold_xmin: bool = False    # after `baseline` seconds, two sessions keep transactions open (see hold)
+    baseline: float = 0.0
     duration: float = 0.0      # 0: the run's default
     transactions: int = 0      # per client, instead of a duration: the same work whatever the backlog
     client: str = "pgbench"    # "python": the pgqrs Python package, compared with the pgbench figure
@@ -114,14 +115,24 @@ class Result:
     seconds: float
     messages: int
     progress: list[float] = field(default_factory=list)  # pgbench -P 5 tps, per interval
+    sizes: dict[str, int] = field(default_factory=dict)    # pressure: hot tables' bytes at start, end, after
 
 
-def scenarios(smoke: bool, duration: float, pressure_seconds: float) -> list[Scenario]:
+# Pressure scenarios run this long without a held transaction first (a smoke run: less):
+# their rate then is the starting rate, which the rate of their last 20 s is compared with.
+BASELINE_SECONDS = 20
+# The tables whose size the pressure scenarios report, per system.
+HOT_TABLES = {"pgqrs": ["pgqrs.pgqrs_messages"], "pgmq": ["pgmq.q_bench"], "raw": ["raw_messages"]}
+
+
+def scenarios(smoke: bool, duration: float, pressure_seconds: float, long: bool) -> list[Scenario]:
     big = 20_000 if smoke else 1_000_000
     delayed = 2_000 if smoke else 100_000
     backlog = 20_000 if smoke else 100_000
     small = 2_000 if smoke else 10_000
-    pressure_backlog = 20_000 if smoke else 800_000
+    held = 600 if long else pressure_seconds  # --long: ten minutes each
+    baseline = 2 if smoke else BASELINE_SECONDS
+    pressure_backlog = 20_000 if smoke else int(5_000 * (baseline + held))
     burst = 20_000 if smoke else 400_000
     flat_tx = 100 if smoke else 1_000
     batch_tx = 10 if smoke else 300
@@ -140,8 +151,13 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float) -> list[Sce
                  transactions=flat_tx),
         Scenario("flat_big", f"consume, backlog {big:,} ({delayed:,} delayed at the head)", ["dequeue", "delete"],
                  backlog=big - delayed, delayed_head=delayed, transactions=flat_tx),
-        Scenario("pressure", f"consume {pressure_seconds:g} s, a transaction held open", ["dequeue", "delete"],
-                 backlog=pressure_backlog, hold_xmin=True, duration=pressure_seconds),
+        Scenario("pressure", f"consume, transactions held open {held:g} s", ["dequeue", "delete"],
+                 backlog=pressure_backlog, hold_xmin=True, baseline=baseline, duration=held),
+        Scenario("pressure_archive", f"consume with archive, transactions held open {held if long else held / 2:g} s",
+                 ["dequeue", "archive"], backlog=pressure_backlog, counts="archived", hold_xmin=True,
+                 baseline=baseline, duration=held if long else held / 2),
+        Scenario("pressure_enqueue", f"enqueue, transactions held open {held if long else held / 2:g} s", ["enqueue"],
+                 counts="enqueued", hold_xmin=True, baseline=baseline, duration=held if long else held / 2),
         # Consumers that planned their statements on an empty table, then a burst of work.
         Scenario("burst", f"dequeue 10 + delete_batch, {burst:,} arriving after {burst_after(duration):g} s",
                  ["dequeue", "delete_batch"], batch=10, backlog=burst, burst=True),
@@ -245,12 +261,9 @@ def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespac
                                 for op in scenario.script) + "\n")
     what = {"consumed": "backlog", "enqueued": "backlog", "archived": "archived"}[scenario.counts]
     before = count(server, system, what)
-    holder = None
-    if scenario.hold_xmin:
-        holder = server.connect(f"bench_{system}")
-        holder.autocommit = False
-        holder.execute("SELECT txid_current()")  # keeps the xmin horizon back until rollback
-    duration = scenario.duration or args.duration
+    holders: list[psycopg.Connection] = []
+    sizes: dict[str, int] = {}
+    duration = (scenario.duration + scenario.baseline) or args.duration
     try:
         started = time.monotonic()
         pgbench = subprocess.Popen(
@@ -264,11 +277,17 @@ def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespac
             with server.connect(f"bench_{system}") as conn:
                 load(conn, system, "enqueue_batch", scenario.backlog)
             before += scenario.backlog
+        if scenario.hold_xmin:
+            time.sleep(scenario.baseline)
+            sizes["start"] = table_bytes(server, system)
+            holders = hold(server, system)
+            time.sleep(scenario.duration - 1)
+            sizes["end"] = table_bytes(server, system)
         stdout, stderr = pgbench.communicate()
         out = subprocess.CompletedProcess(pgbench.args, pgbench.returncode, stdout, stderr)
         seconds = time.monotonic() - started
     finally:
-        if holder is not None:
+        for holder in holders:
             holder.rollback()
             holder.close()
     if out.returncode != 0:
@@ -276,10 +295,45 @@ def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespac
     after = count(server, system, what)
     messages = before - after if scenario.counts == "consumed" else after - before
     progress = [float(m) for m in re.findall(r"progress: [\d.]+ s, ([\d.]+) tps", out.stderr)]
+    if holders:
+        sizes["after"] = reused_bytes(server, system, script, args, seconds=min(10, scenario.baseline))
     if not scenario.transactions:
         seconds = float(re.search(r"duration: (\d+) s", out.stdout).group(1))
         seconds -= burst_after(seconds) if scenario.burst else 0
-    return Result(system, scenario.name, messages / seconds, seconds, messages, progress)
+    return Result(system, scenario.name, messages / seconds, seconds, messages, progress, sizes)
+
+
+def hold(server: Server, system: str) -> list[psycopg.Connection]:
+    """The two kinds of transaction that keep vacuum from removing what the queue consumed:
+    one idle in transaction with an xid, and a REPEATABLE READ snapshot without one. Neither
+    touches the queue's tables."""
+    with_xid = server.connect(f"bench_{system}")
+    with_xid.autocommit = False
+    with_xid.execute("SELECT txid_current()")
+    snapshot = server.connect(f"bench_{system}")
+    snapshot.autocommit = False
+    snapshot.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    snapshot.execute("SELECT count(*) FROM pg_class")  # takes the snapshot
+    return [with_xid, snapshot]
+
+
+def table_bytes(server: Server, system: str) -> int:
+    """The hot tables' size with their indexes (and, for pgqrs, its TOAST and sibling tables)."""
+    with server.connect(f"bench_{system}") as conn:
+        return sum(conn.execute("SELECT pg_total_relation_size(%s::regclass)", [t]).fetchone()[0]
+                   for t in HOT_TABLES[system])
+
+
+def reused_bytes(server: Server, system: str, script: Path, args: argparse.Namespace, seconds: float) -> int:
+    """After the held transactions ended: a plain VACUUM (what autovacuum does, never FULL),
+    then some seconds more of the same work; the size then shows whether the space was reused."""
+    with server.connect(f"bench_{system}") as conn:
+        for table in HOT_TABLES[system]:
+            conn.execute(f"VACUUM {table}")
+    subprocess.run([server.bindir / "pgbench", "-n", "-c", str(args.clients), "-j", str(args.jobs), "-T", str(int(seconds)),
+                    "-f", script, "-h", str(server.dir), "-p", str(server.port), "-U", "postgres",
+                    f"bench_{system}"], check=True, capture_output=True)
+    return table_bytes(server, system)
 
 
 def run_python(server: Server, scenario: Scenario, args: argparse.Namespace) -> Result:
@@ -405,7 +459,8 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def pressure_ratio(result: Result) -> float | None:
-    """Throughput in the last 20 s relative to the first 20 s (pgbench reports every 5 s)."""
+    """Throughput in the last 20 s relative to the first 20 s, which ran before the
+    transactions were held (pgbench reports every 5 s)."""
     if len(result.progress) < 8:
         return None
     first, last = result.progress[:4], result.progress[-4:]
@@ -422,6 +477,7 @@ def report(results: list[Result], plan: list[Scenario], meta: dict) -> dict:
             row[system] = round(r.msgs_per_s) if r else None
             if s.hold_xmin and r:
                 row[f"{system}_last_vs_first"] = pressure_ratio(r)
+                row[f"{system}_mb"] = {k: round(v / 2**20) for k, v in r.sizes.items()}
         row["pgqrs/pgmq"] = ratio(row["pgqrs"], row["pgmq"])
         row["pgqrs/raw"] = ratio(row["pgqrs"], row["raw"])
         if s.compare_to:
@@ -447,7 +503,9 @@ def print_table(doc: dict) -> None:
             print(f"{'    vs pgbench running the same SQL':<52} {row['python/pgbench']}")
         if any(k.endswith("_last_vs_first") for k in row):
             held = ", ".join(f"{s} {row.get(f'{s}_last_vs_first')}" for s in SYSTEMS)
-            print(f"{'    last 20 s / first 20 s':<52} {held}")
+            print(f"{'    last 20 s / 20 s before the hold':<52} {held}")
+            sizes = ", ".join(f"{s} " + "/".join(str(v) for v in row.get(f"{s}_mb", {}).values()) for s in SYSTEMS)
+            print(f"{'    MB at hold start/end/after, reused':<52} {sizes}")
     for w in doc.get("wakeup", []):
         print(f"wake-up of an idle worker (commit to handler), {w['mode']:<9}: p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms"
               f" ({w['samples']} messages)")
@@ -464,15 +522,15 @@ def chart(doc: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = doc["results"]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.3 * len(rows) + 1))
-    for ax, row in zip(axes, rows):
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.3 * len(rows) + 1), squeeze=False)
+    for ax, row in zip(axes[:, 0], rows):
         values = [row[s] or 0 for s in SYSTEMS]
         ax.barh(SYSTEMS, values, color=["#2b6cb0", "#a0aec0", "#718096"])
         ax.set_title(row["title"], fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
         for y, v in enumerate(values):
             ax.text(v, y, f" {v:,}", va="center", fontsize=7)
-    axes[-1].set_xlabel("msgs/s")
+    axes[-1, 0].set_xlabel("msgs/s")
     fig.suptitle(f"pgqrs vs pgmq vs plain SQL ({doc['meta']['machine']})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -482,7 +540,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: checks that every scenario runs")
     parser.add_argument("--duration", type=float, default=15, help="seconds per scenario (default 15)")
-    parser.add_argument("--pressure-seconds", type=float, default=120, help="length of the pressure scenario")
+    parser.add_argument("--pressure-seconds", type=float, default=120,
+                        help="how long the consume pressure scenario holds its transactions (the others: half)")
+    parser.add_argument("--long", action="store_true", help="the pressure scenarios hold for ten minutes each")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", help="comma-separated scenario names")
@@ -496,7 +556,7 @@ def main() -> None:
     if args.smoke:
         args.duration, args.pressure_seconds = 2, 10
 
-    plan = scenarios(args.smoke, args.duration, args.pressure_seconds)
+    plan = scenarios(args.smoke, args.duration, args.pressure_seconds, args.long)
     if args.only:
         plan = [s for s in plan if s.name in args.only.split(",")]
     bindir = Path(args.pg_bin)

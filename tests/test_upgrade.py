@@ -97,12 +97,21 @@ def test_extension_upgrade(empty_dsn, dsn, how):
         assert conn.execute("SELECT pgqrs.version(), extversion FROM pg_extension WHERE extname = 'pgqrs'").fetchone() == (
             CURRENT, CURRENT)
         assert_nothing_lost(before, snapshot(conn))
+        assert positions(conn, "pgqrs") == [(f"pgqrs_position_{q['id']}", False) for q in before["queues"]]
         still_works(conn, "pgqrs", worker)
     assert_same_schema(described(Config(dsn=empty_dsn), "pgqrs"), described(Config(dsn=dsn), "pgqrs"))
     with psycopg.connect(empty_dsn) as upgraded, psycopg.connect(dsn) as fresh:
         assert extension_parts(upgraded) == extension_parts(fresh)
     with Admin(Config(dsn=empty_dsn)) as admin:
         assert admin.verify().problems == []
+
+
+def positions(conn: psycopg.Connection, schema: str) -> list[tuple[str, bool]]:
+    """The queues' scan position sequences in schema, and whether each is a member of the extension."""
+    return conn.execute(
+        "SELECT c.relname, EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') "
+        "FROM pg_class c WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'S' "
+        "AND c.relname LIKE 'pgqrs\\_position\\_%%' ORDER BY c.oid", [schema]).fetchall()
 
 
 def extension_parts(conn: psycopg.Connection) -> tuple[list, list]:
@@ -131,6 +140,7 @@ def test_direct_install_upgrades_in_place(schema_owner, empty_dsn):
             assert admin.install() == InstallResult("direct", "tenant", CURRENT, False)
             assert admin.verify().problems == []
         assert_nothing_lost(before, snapshot(conn, "tenant"))
+        assert positions(conn, "tenant") == [(f"pgqrs_position_{q['id']}", False) for q in before["queues"]]
         still_works(conn, "tenant", before["workers"][0]["id"])
         owner = conn.execute("SELECT current_user").fetchone()[0]
 

@@ -139,6 +139,7 @@ BEGIN
             ('_check_worker', 'none'), ('_check_queue_settings', 'none'), ('_move_to_archive', 'none'),
             ('_queue_for_enqueue', 'none'), ('_payload_too_large', 'none'), ('_bury_exhausted', 'none'),
             ('_lease_for_worker', 'none'), ('_release_worker_messages', 'none'), ('_session_may', 'none'),
+            ('_position', 'none'), ('_create_position', 'none'), ('_lower_position', 'none'),
             ('_role_prefix', 'all'), ('_setup_roles', 'none')
         ) AS d (fn, groups)
         JOIN pg_proc c ON c.proname = d.fn AND c.pronamespace = v_schema_oid

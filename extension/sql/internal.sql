@@ -82,6 +82,60 @@ AS $$ SELECT 'pgqrs_' || '@extschema@'::regnamespace::oid || '_' || p_queue_id $
 COMMENT ON FUNCTION @extschema@._notify_channel(bigint) IS
     'internal: the notification channel of a queue id';
 
+-- Scan positions (see overview.sql, "Where a dequeue starts").
+--
+-- _position(queue_id)
+--   The queue's position sequence, pgqrs_position_<queue id>, or NULL when it
+--   is missing (dequeues then scan from the head, as before 0.3.0). Its value
+--   is the id from which a dequeue looks for ready messages.
+CREATE FUNCTION @extschema@._position(p_queue_id bigint)
+RETURNS regclass
+LANGUAGE sql STABLE
+AS $$ SELECT pg_catalog.to_regclass('@extschema@.pgqrs_position_' OPERATOR(pg_catalog.||) p_queue_id) $$;
+COMMENT ON FUNCTION @extschema@._position(bigint) IS
+    'internal: the queue''s scan position sequence, or NULL';
+
+-- _create_position(queue_id)
+--   Makes the queue's position sequence, at the head, owned by
+--   pgqrs_queues.id so that it goes with the table (one left behind by an
+--   older install is reused). Its name is made of the queue's id, never of a
+--   user-supplied name. A sequence rather than a row: moving it leaves no
+--   dead row behind, which is the point (see overview.sql).
+CREATE FUNCTION @extschema@._create_position(p_queue_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    EXECUTE pg_catalog.format('CREATE SEQUENCE IF NOT EXISTS %1$s.%2$I OWNED BY %1$s.pgqrs_queues.id',
+                              '@extschema@'::regnamespace, 'pgqrs_position_' OPERATOR(pg_catalog.||) p_queue_id);
+    PERFORM pg_catalog.setval(@extschema@._position(p_queue_id), 1, false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._create_position(bigint) IS
+    'internal: makes a queue''s scan position sequence';
+
+-- _lower_position(queue_id, id)
+--   Moves the queue's position back to id, when it is past it: called where a
+--   message below the position becomes ready (a release, a stopped or reaped
+--   worker, a replay, delayed messages falling due), so that the next
+--   dequeues find it without waiting for a sweep. Racing dequeues may move
+--   the position forward again before this transaction commits; the sweep
+--   (see dequeue()) finds what that leaves behind.
+CREATE FUNCTION @extschema@._lower_position(p_queue_id bigint, p_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_position regclass := @extschema@._position(p_queue_id);
+BEGIN
+    IF v_position IS NOT NULL AND p_id OPERATOR(pg_catalog.<) pg_catalog.pg_sequence_last_value(v_position) THEN
+        PERFORM pg_catalog.setval(v_position, p_id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._lower_position(bigint, bigint) IS
+    'internal: moves a queue''s scan position back to an id that became ready';
+
 -- _check_queue_name(name)
 --   1 to 64 characters: letters, digits, '_', '-' and '.', not starting with
 --   '-' or '.'. Raises PQ003 otherwise.
@@ -315,13 +369,13 @@ $$;
 COMMENT ON FUNCTION @extschema@._payload_too_large(text, integer, text, integer) IS
     'internal: raises PQ005 for a payload over max_payload_bytes';
 
--- _bury_exhausted(queue, qty, now)
---   Among the next qty visible messages (oldest first, skipping those locked
---   by other sessions), moves the ones that used up the queue's max_attempts
---   to the archive as dead letters. Returns how many. Only for queues with a
---   delivery limit.
+-- _bury_exhausted(queue, qty, now, after)
+--   Among the next qty visible messages with ids above after (oldest first,
+--   skipping those locked by other sessions), moves the ones that used up the
+--   queue's max_attempts to the archive as dead letters. Returns how many.
+--   Only for queues with a delivery limit.
 CREATE FUNCTION @extschema@._bury_exhausted(
-    p_queue @extschema@.pgqrs_queues, p_qty integer, p_now timestamptz)
+    p_queue @extschema@.pgqrs_queues, p_qty integer, p_now timestamptz, p_after bigint)
 RETURNS integer
 LANGUAGE plpgsql
 AS $$
@@ -332,7 +386,7 @@ BEGIN
     FROM (
         SELECT m.id, m.read_ct
         FROM @extschema@.pgqrs_messages m
-        WHERE m.queue_id = p_queue.id AND m.vt <= p_now
+        WHERE m.queue_id = p_queue.id AND m.id > p_after AND m.vt <= p_now
         ORDER BY m.id
         LIMIT p_qty
         FOR UPDATE SKIP LOCKED
@@ -344,7 +398,7 @@ BEGIN
     RETURN cardinality(v_ids);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz) IS
+COMMENT ON FUNCTION @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz, bigint) IS
     'internal: moves messages that used up max_attempts to the dead letters';
 
 -- _lease_for_worker(worker_id, queue)
@@ -380,14 +434,19 @@ AS $$
 DECLARE
     v_now timestamptz := clock_timestamp();
     v_count bigint;
+    v_first bigint;
 BEGIN
-    UPDATE @extschema@.pgqrs_messages m
-    SET vt = LEAST(m.vt, v_now),
-        dequeued_at = NULL,
-        worker_id = NULL
-    WHERE m.queue_id = p_queue_id
-      AND m.worker_id = ANY (p_worker_ids);
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    WITH released AS (
+        UPDATE @extschema@.pgqrs_messages m
+        SET vt = LEAST(m.vt, v_now),
+            dequeued_at = NULL,
+            worker_id = NULL
+        WHERE m.queue_id = p_queue_id
+          AND m.worker_id = ANY (p_worker_ids)
+        RETURNING m.id
+    )
+    SELECT count(*), min(r.id) INTO v_count, v_first FROM released r;
+    PERFORM @extschema@._lower_position(p_queue_id, v_first);
     RETURN v_count;
 END
 $$;

@@ -59,3 +59,19 @@
 -- is leased or changed. An unknown queue raises PQ001, so "no such queue" and
 -- "no such message" are told apart in one call.
 
+
+-- Where a dequeue starts. A consumed message leaves its index entry behind
+-- until vacuum removes it, and while some session keeps a transaction open
+-- (an xid, or a snapshot) vacuum may not: a scan from the head of the queue
+-- steps over every message consumed since, on every dequeue, and gets slower
+-- by the minute. So each queue has a position, the sequence
+-- pgqrs_position_<queue id> (a sequence, because moving it leaves no dead
+-- row), and a dequeue looks for ready messages from there, moving it past
+-- what it leased. Messages can become ready behind it: a lease ran out, a
+-- dequeue rolled back, an enqueue committed after newer ones were taken.
+-- Explicit moves back (release, a stopped or reaped worker, replay, delayed
+-- messages falling due) move the position back too, and for the rest each
+-- session sweeps: its dequeue starts from the head when its sweep is due,
+-- and the next is due after 50 times what the sweep took (at most a minute):
+-- on every dequeue while the head is near, rarely while it is far, and never
+-- more than 2% of the session's time.

@@ -24,8 +24,27 @@ COMMENT ON COLUMN @extschema@.pgqrs_workers.registered_by IS
 DROP FUNCTION @extschema@.create_queue(text, integer, boolean, boolean);
 DROP FUNCTION @extschema@.reap_workers(integer);
 DROP FUNCTION @extschema@._queue_for_enqueue(text, boolean);
+DROP FUNCTION @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz);
 
 -- pgqrs:functions
+
+-- Every queue gets its scan position (see overview.sql), as create_queue()
+-- makes one for a new queue: outside the extension, so that pg_dump keeps it
+-- and drop_queue() may drop it.
+DO $$
+DECLARE
+    v_queue_id bigint;
+BEGIN
+    FOR v_queue_id IN SELECT q.id FROM @extschema@.pgqrs_queues q LOOP
+        PERFORM @extschema@._create_position(v_queue_id);
+        IF EXISTS (SELECT FROM pg_catalog.pg_depend d
+                   WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                     AND d.objid = @extschema@._position(v_queue_id) AND d.deptype = 'e') THEN
+            EXECUTE pg_catalog.format('ALTER EXTENSION pgqrs DROP SEQUENCE %s', @extschema@._position(v_queue_id));
+        END IF;
+    END LOOP;
+END
+$$;
 
 -- 0.2.0 granted every install to the cluster's pgqrs_producer, pgqrs_consumer
 -- and pgqrs_admin: from 0.3.0 on, an install's roles are named after its

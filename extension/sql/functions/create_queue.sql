@@ -10,7 +10,7 @@
 --   Returns  bigint: the queue's id
 --   Errors   PQ002 (exists), PQ003 (invalid name), PQ004 (a setting below 1)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_queues
+--   Writes   pgqrs_queues, the queue's position sequence (made)
 --   Roles    admin
 CREATE FUNCTION @extschema@.create_queue(
     queue_name text,
@@ -36,6 +36,7 @@ BEGIN
     ON CONFLICT ON CONSTRAINT pgqrs_queues_queue_name_key DO NOTHING
     RETURNING q.id INTO v_id;
     IF v_id IS NOT NULL THEN
+        PERFORM @extschema@._create_position(v_id);
         RETURN v_id;
     END IF;
 

@@ -19,7 +19,7 @@
 --            PQ006 (qty), PQ008 (worker unknown, of another queue or role),
 --            PQ009 (worker not active)
 --   Reads    pgqrs_queues, pgqrs_workers
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, the queue's position
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.dequeue(
     queue_name text,
@@ -47,7 +47,14 @@ DECLARE
     v_ids bigint[];
     v_leased integer;
     v_worker_locked boolean := false;
-    v_after bigint := 0;  -- a later round leases only newer ids: the rows come back in id order
+    v_after bigint;  -- the pick takes newer ids only: from the position, then past each round's
+    v_position regclass;
+    v_from bigint;
+    v_sweep_setting text;
+    v_sweep_after text;  -- this session's: '0' to sweep on every dequeue, or when to sweep next (epoch)
+    v_sweep boolean;
+    v_swept_at timestamptz;
+    v_entries_read bigint;  -- index entries of pgqrs_messages this transaction read before the sweep
     v_deadline timestamptz;
     v_pause double precision := 0.01;
 BEGIN
@@ -73,6 +80,8 @@ BEGIN
         PERFORM @extschema@._check_worker(dequeue.worker_id, v_queue);
     END IF;
     v_lease := dequeue.vt_seconds * interval '1 second';
+    v_position := @extschema@._position(v_queue.id);
+    v_sweep_setting := 'pgqrs.sweep_after_' || v_queue.id;
     v_wanted := dequeue.qty;
     v_deadline := clock_timestamp() + dequeue.wait_seconds * interval '1 second';
 
@@ -80,6 +89,14 @@ BEGIN
     <<waiting>>
     LOOP
         v_now := clock_timestamp();  -- a parameter, so an index condition below
+        -- Where the pick starts: at the queue's position, or at its head when this
+        -- session's sweep is due (see overview.sql).
+        v_from := coalesce(pg_sequence_last_value(v_position), 0);
+        v_sweep_after := coalesce(nullif(current_setting(v_sweep_setting, true), ''), '0');
+        v_sweep := v_position IS NULL OR v_sweep_after::double precision <= extract(epoch FROM v_now);
+        v_after := CASE WHEN v_sweep THEN 0 ELSE v_from - 1 END;
+        v_swept_at := v_now;
+        v_entries_read := pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_pkey'::regclass);
 
         -- A paused queue delivers nothing, as if it were empty.
         IF NOT v_queue.paused THEN
@@ -104,6 +121,12 @@ BEGIN
                     FOR UPDATE SKIP LOCKED
                 ) picked;
                 IF v_due IS NOT NULL THEN
+                    -- Their ids are older than the position: this pick, and the next
+                    -- dequeues, start from the first of them.
+                    IF v_due_first <= v_after THEN
+                        v_after := v_due_first - 1;
+                        PERFORM @extschema@._lower_position(v_queue.id, v_due_first);
+                    END IF;
                     WITH due AS (
                         DELETE FROM @extschema@.pgqrs_delayed d
                         WHERE d.queue_id = v_queue.id
@@ -121,7 +144,7 @@ BEGIN
             LOOP
                 v_now := clock_timestamp();
                 IF v_queue.max_attempts IS NOT NULL THEN
-                    v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now);
+                    v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now, v_after);
                 END IF;
 
                 -- Pick and lock, then lease: the picked ids, oldest first, bound
@@ -158,11 +181,30 @@ BEGIN
                     SELECT * FROM leased ORDER BY leased.id;
                     GET DIAGNOSTICS v_leased = ROW_COUNT;
                     v_after := v_ids[cardinality(v_ids)];
+                    -- Next dequeues start past what this one took (a sweep that took
+                    -- older messages leaves the position where it was; sessions that
+                    -- sweep every time need none).
+                    IF v_after >= v_from AND v_sweep_after <> '0' THEN
+                        PERFORM setval(v_position, v_after + 1);
+                    END IF;
                 END IF;
 
                 v_wanted := v_wanted - v_leased;
                 EXIT WHEN v_wanted = 0 OR v_buried = 0;
             END LOOP;
+        END IF;
+
+        -- This session's next sweep: on the next dequeue while a sweep steps over at
+        -- most 1000 index entries (the head is near, as it is while vacuum keeps up),
+        -- else after 50 times what this one took (2% of the session's time), at most
+        -- a minute.
+        IF v_sweep AND v_position IS NOT NULL THEN
+            v_sweep_after := CASE WHEN pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_pkey'::regclass)
+                                       - v_entries_read <= 1000 THEN '0'
+                                  ELSE (extract(epoch FROM clock_timestamp())
+                                        + least(60, 50 * extract(epoch FROM clock_timestamp() - v_swept_at)))::text
+                             END;
+            PERFORM set_config(v_sweep_setting, v_sweep_after, false);
         END IF;
 
         EXIT waiting WHEN v_wanted < dequeue.qty OR clock_timestamp() >= v_deadline;

@@ -8,7 +8,7 @@
 --   Errors   PQ001 (unless if_exists), PQ003 (invalid or NULL name), PQ007
 --            (not empty, without force)
 --   Reads    every table
---   Writes   every table
+--   Writes   every table, the queue's position sequence (dropped)
 --   Roles    admin
 CREATE FUNCTION @extschema@.drop_queue(
     queue_name text,
@@ -62,6 +62,9 @@ BEGIN
     DELETE FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_workers w WHERE w.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_queues q WHERE q.id = v_queue.id;
+    IF @extschema@._position(v_queue.id) IS NOT NULL THEN
+        EXECUTE format('DROP SEQUENCE %s', @extschema@._position(v_queue.id));
+    END IF;
     RETURN true;
 END
 $$;

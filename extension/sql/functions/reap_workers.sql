@@ -10,7 +10,7 @@
 --            (stale_after_seconds below 5), 42501 (every queue without the
 --            admin's rights)
 --   Reads    pgqrs_queues, pgqrs_workers
---   Writes   pgqrs_workers, pgqrs_messages
+--   Writes   pgqrs_workers, pgqrs_messages, the queue's position
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.reap_workers(stale_after_seconds integer, queue_name text DEFAULT NULL)
 RETURNS bigint

@@ -8,7 +8,7 @@
 --            worker_id)
 --   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (delay)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, the queue's position
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.release(
     queue_name text,
@@ -47,6 +47,7 @@ BEGIN
         UPDATE @extschema@.pgqrs_messages m
         SET vt = clock_timestamp(), dequeued_at = NULL, worker_id = NULL
         WHERE m.queue_id = v_queue.id AND m.id = release.msg_id;
+        PERFORM @extschema@._lower_position(v_queue.id, release.msg_id);
     ELSE
         WITH moved AS (
             DELETE FROM @extschema@.pgqrs_messages m

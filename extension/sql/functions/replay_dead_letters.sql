@@ -9,7 +9,7 @@
 --   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004
 --            (multi-dimensional ids), PQ006 (too many ids)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_archive, pgqrs_messages
+--   Writes   pgqrs_archive, pgqrs_messages, the queue's position
 --   Roles    admin
 CREATE FUNCTION @extschema@.replay_dead_letters(
     queue_name text,
@@ -22,25 +22,29 @@ AS $$
 DECLARE
     v_now timestamptz := clock_timestamp();
     v_queue_id bigint;
+    v_ids bigint[];
 BEGIN
     IF replay_dead_letters.msg_ids IS NOT NULL THEN
         PERFORM @extschema@._check_ids('msg_ids', replay_dead_letters.msg_ids);
     END IF;
     PERFORM pg_advisory_xact_lock_shared(@extschema@._queue_lock_class(), hashtext(replay_dead_letters.queue_name));
     v_queue_id := (@extschema@._queue(replay_dead_letters.queue_name)).id;
-    RETURN QUERY
     WITH revived AS (
         DELETE FROM @extschema@.pgqrs_archive a
         WHERE a.queue_id = v_queue_id
           AND a.dead_lettered
           AND (replay_dead_letters.msg_ids IS NULL OR a.id = ANY (replay_dead_letters.msg_ids))
         RETURNING a.id, a.payload, a.enqueued_at
+    ), replayed AS (
+        INSERT INTO @extschema@.pgqrs_messages AS m (id, queue_id, payload, enqueued_at, vt)
+        SELECT r.id, v_queue_id, r.payload, r.enqueued_at, v_now
+        FROM revived r
+        RETURNING m.id
     )
-    INSERT INTO @extschema@.pgqrs_messages AS m (id, queue_id, payload, enqueued_at, vt)
-    SELECT r.id, v_queue_id, r.payload, r.enqueued_at, v_now
-    FROM revived r
-    ORDER BY r.id
-    RETURNING m.id;
+    SELECT array_agg(r.id ORDER BY r.id) INTO v_ids FROM replayed r;
+    -- Their ids are old: the next dequeues start from the first.
+    PERFORM @extschema@._lower_position(v_queue_id, v_ids[1]);
+    RETURN QUERY SELECT i FROM unnest(v_ids) i;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.replay_dead_letters(text, bigint[]) IS

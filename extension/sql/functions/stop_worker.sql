@@ -9,7 +9,7 @@
 --   Errors   PQ004 (NULL worker_id), PQ008 (unknown, or another role's without
 --            the consumer's rights)
 --   Reads    pgqrs_workers
---   Writes   pgqrs_workers, pgqrs_messages
+--   Writes   pgqrs_workers, pgqrs_messages, the queue's position
 --   Roles    producer, consumer, admin
 CREATE FUNCTION @extschema@.stop_worker(worker_id bigint)
 RETURNS bigint
