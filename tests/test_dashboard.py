@@ -203,8 +203,17 @@ def test_overview_lists_every_queue_with_the_counts_of_the_database(filled, tmp_
                 expect(cell(page, queue, col)).to_have_text(str(figures[col]))
             expect(cell(page, queue, "paused")).to_have_text("no")
         expect(page.locator("#queue-rows tr[data-queue]")).to_have_count(2)
-        # The chart has readings to draw.
+        # Some work flows for a few readings, for the chart to draw (and the README's screenshot).
+        execute(filled, "SELECT pgqrs.create_queue('reports')")
+        for round_ in range(10):
+            execute(filled, "SELECT (SELECT count(*) FROM pgqrs.enqueue_batch(q, array_fill('{\"n\": 2}'::jsonb,"
+                            " ARRAY[%s]))) FROM unnest(ARRAY['mail', 'reports']) q", [40 + 10 * round_])
+            execute(filled, "SELECT count(pgqrs.archive(q, m.id)) FROM unnest(ARRAY['mail', 'reports']) q,"
+                            " pgqrs.dequeue(q, %s) m", [25 + 5 * round_])
+            time.sleep(0.5)
         expect(page.locator(".chart canvas")).to_have_count(1)
+        expect(page.locator('.chart[data-points]')).to_have_count(1)
+        expect(page.locator("#queue-rows tr[data-queue]")).to_have_count(3)
         page.screenshot(path=str(shots / "overview.png"), full_page=True)
 
 
@@ -511,3 +520,21 @@ def test_without_the_dashboard_extra_the_command_says_so_in_one_line(filled, tmp
     assert done.stderr.strip().splitlines() == [
         "Error: the dashboard needs the `dashboard` extra (missing: starlette): pip install 'pgqrs[dashboard]'"
     ]
+
+
+def test_the_readme_documents_every_flag_and_json_endpoint():
+    from pgqrs.dashboard import DashboardSettings, create_app
+    from pgqrs.dashboard_cli import dashboard as command
+    from pgqrs import Config
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index("\n## Dashboard\n")
+    section = readme[start: readme.index("\n## ", start + 1)]
+    for option in command.params:
+        for flag in option.opts:
+            assert f"`{flag}" in section, flag
+    app = create_app(Config(dsn="dbname=unused"), DashboardSettings())
+    api = {route.path for route in app.routes if getattr(route, "path", "").startswith("/api/")}
+    documented = set(re.findall(r"`GET (/api/[^` \[]+)", section))
+    as_routes = {re.sub(r"NAME", "{name}", re.sub(r"ID", "{msg_id:int}", p)) for p in documented}
+    assert as_routes == api
