@@ -1,7 +1,8 @@
 """The dashboard's one reader of the queue metrics, and its history of them.
 
-Every ``interval`` seconds the sampler reads ``metrics_all()`` once (whatever the
-number of people looking), keeps that reading for the pages and the JSON
+Every ``interval`` seconds (or four times as long as the last reading took, when
+that is longer) the sampler reads ``metrics_all()`` once (whatever the number of
+people looking), keeps that reading for the pages and the JSON
 endpoints, and appends two figures per queue to a ring buffer that holds the
 last ``window`` seconds: the messages the queue holds (ready + in flight +
 delayed) and its archived + dead-lettered messages. Nothing is written to the
@@ -32,6 +33,9 @@ from ..types import QueueMetrics
 __all__ = ["Reading", "Sampler"]
 
 log = logging.getLogger("pgqrs.dashboard")
+
+#: A reading that takes t seconds is followed by at least BACKOFF * t seconds without one.
+BACKOFF = 4.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Sampler:
         self.window = window
         self.latest: Reading | None = None
         self.error: str | None = None  # why the last reading failed, None after a good one
+        self.last_duration = 0.0  # seconds the last reading took
         self._points: deque[_Point] = deque(maxlen=max(2, int(window / interval) + 1))
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -112,11 +117,16 @@ class Sampler:
         self._wake.set()
 
     async def run(self) -> None:
-        """Sample until cancelled."""
+        """Sample until cancelled: ``interval`` seconds after each reading ends, or four times as long
+        as the reading took when that is longer, so that the sampler keeps at most a fifth of one
+        server process busy however many messages the count of a reading has to go through."""
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             await self.sample()
+            self.last_duration = loop.time() - started
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=max(self.interval, BACKOFF * self.last_duration))
             self._wake.clear()
 
     def history(self, queue: str | None = None) -> dict[str, Any]:
@@ -150,6 +160,7 @@ class Sampler:
         return {
             "queue": queue,
             "interval_seconds": self.interval,
+            "last_reading_seconds": round(self.last_duration, 3),
             "window_seconds": self.window,
             "t": times,
             "messages_held": depth,
