@@ -19,19 +19,18 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from playwright import sync_api as playwright_sync
+from playwright.sync_api import Browser, Dialog, Page, expect
 from psycopg import sql as pgsql
 
 from conftest import PGQRS_SCRIPT, cli_env, fill, free_port, pgqrs_cli, unique
 from conftest import sql as execute
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Dialog, Page, expect  # noqa: E402
 
 CHROMIUM = os.environ.get("PGQRS_CHROMIUM", "/usr/bin/chromium")
 #: How long a page may take to show what the database now holds (a few sample intervals).
@@ -48,7 +47,6 @@ class Dashboard:
     proc: subprocess.Popen[bytes]
     log: Path
     token: str | None = None
-    pages: list[str] = field(default_factory=list)  # every HTML body fetched, to check for secrets
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         return request(self.url + path, headers=self._auth(headers))
@@ -365,7 +363,8 @@ def test_a_non_loopback_bind_needs_a_token_and_refuses_requests_without_it(fille
     done = pgqrs_cli(filled, "dashboard", "--host", "0.0.0.0", "--port", str(free_port()))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "Error: --auth-token (or PGQRS_DASHBOARD_TOKEN) is required to listen on 0.0.0.0, which is not a loopback address"
+        "Error: --auth-token (or PGQRS_DASHBOARD_TOKEN) is required to listen on 0.0.0.0,"
+        " which is not a loopback address"
     ]
     token = uuid.uuid4().hex
     with run_dashboard(filled, tmp_path, token=token, host="0.0.0.0") as dash:
@@ -523,9 +522,9 @@ def test_without_the_dashboard_extra_the_command_says_so_in_one_line(filled, tmp
 
 
 def test_the_readme_documents_every_flag_and_json_endpoint():
+    from pgqrs import Config
     from pgqrs.dashboard import DashboardSettings, create_app
     from pgqrs.dashboard_cli import dashboard as command
-    from pgqrs import Config
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     start = readme.index("\n## Dashboard\n")
