@@ -14,8 +14,9 @@ export PATH="$PG_BIN:$PATH"
 # (outside root's home, so RUN_USER can use it) with the given pip specs.
 prepare_as_root() {
     local missing=() pkg
+    # chromium: the browser of the dashboard's tests (Playwright drives it; it downloads no browser).
     for pkg in "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION" "postgresql-$PG_VERSION-cron" pgbouncer \
-               python3-venv make; do
+               python3-venv make chromium; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then

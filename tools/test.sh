@@ -18,7 +18,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
-    prepare_as_root "$repo/python[test,bench,lint]"
+    prepare_as_root "$repo/python[test,bench,lint,dashboard]"
     # The tests then run against the extension as PGXN users get it.
     dist_dir=$(mktemp -d)
     make -C "$repo" -s dist DIST_DIR="$dist_dir"

@@ -41,6 +41,7 @@ from pgqrs._output import (
 from pgqrs.admin import Admin
 from pgqrs.config import Config
 from pgqrs.consumer import Consumer
+from pgqrs.dashboard_cli import dashboard
 from pgqrs.errors import InvalidPayload, NotInstalled, PgqrsError, shorten
 from pgqrs.producer import BATCH_ELEMENT, JsonText, Producer, parse_json_payload
 from pgqrs.worker import MIN_STALE_AFTER_SECONDS
@@ -835,6 +836,11 @@ def archive_replay(state: State, queue_name: str, ids: tuple[int, ...]) -> None:
     if replayed:
         text += ": " + " ".join(str(i) for i in replayed)
     state.emit({"queue": queue_name, "replayed": list(replayed)}, text=text)
+
+
+# -- dashboard ------------------------------------------------------------------
+
+cli.add_command(dashboard)
 
 
 if __name__ == "__main__":  # pragma: no cover
