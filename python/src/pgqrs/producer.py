@@ -96,6 +96,19 @@ def validate_payload(payload: Any, max_payload_bytes: int | None = None, *, name
     """
     if isinstance(payload, JsonText):
         return payload
+    encoded = _payload_text(payload, max_payload_bytes, name)
+
+    # Dump once: the Jsonb adapter gets the text we checked.
+    def dumps(_obj: Any, _text: str = encoded) -> str:
+        return _text
+
+    return Jsonb(payload, dumps=dumps)
+
+
+def _payload_text(payload: Any, max_payload_bytes: int | None, name: str) -> str:
+    """The payload's JSON text, checked as validate_payload describes."""
+    if isinstance(payload, JsonText):
+        return str(payload.obj)
     if payload is None:
         raise InvalidPayload(f"{name} is JSON null")
     try:
@@ -112,11 +125,24 @@ def validate_payload(payload: Any, max_payload_bytes: int | None = None, *, name
         size = len(encoded.encode())
         if size > max_payload_bytes:
             raise PayloadTooLarge(f"{name} is {size} bytes, more than the limit of {max_payload_bytes}")
-    # Dump once: the Jsonb adapter gets the text we checked.
-    def dumps(_obj: Any, _text: str = encoded) -> str:
-        return _text
+    return encoded
 
-    return Jsonb(payload, dumps=dumps)
+
+def _batch_text(payloads: list[Any], limit: int | None, first: int = 1) -> JsonText:
+    """The payloads as one JSON array, checked as validate_payload checks each one (an error
+    names the payload payloads[i], i counted from first). One json.dumps for the whole batch,
+    sent as one jsonb that the statement splits: a jsonb[] of 100 Jsonb values costs the
+    client 3 ms to adapt, this 0.2 ms."""
+    if limit is None and not any(p is None or isinstance(p, JsonText) for p in payloads):
+        try:
+            text = json.dumps(payloads, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            pass  # the checks below say which payload
+        else:
+            if _text_problem(text) is None:
+                return JsonText(text)
+    return JsonText("[" + ",".join(_payload_text(p, limit, f"payloads[{i}]") for i, p in enumerate(payloads, first))
+                    + "]")
 
 
 def _refuse_constant(constant: str) -> NoReturn:
@@ -173,18 +199,12 @@ def _enqueue(st: Statements, queue: str, payload: Any, delay_seconds: int, limit
     return msg_id
 
 
-def _checked(payloads: list[Any], limit: int | None) -> list[Jsonb]:
-    # Named as the server names them: payloads[1] is the first.
-    return [validate_payload(p, limit, name=f"payloads[{i}]") for i, p in enumerate(payloads, 1)]
-
-
 def _batch_enqueue(
     st: Statements, queue: str, payloads: list[Any], delay_seconds: int, limit: int | None
 ) -> Procedure[list[int]]:
-    values = _checked(payloads, limit)
-    if not values:
+    if not payloads:
         return []
-    ids: list[int] = yield Op(st.enqueue_batch, [queue, values, delay_seconds], "scalars")
+    ids: list[int] = yield Op(st.enqueue_batch, [queue, _batch_text(payloads, limit), delay_seconds], "scalars")
     return ids
 
 
@@ -208,13 +228,12 @@ class _Progress:
             exc.args = (renumbered,)
 
 
-def _enqueue_many(st: Statements, queue: str, values: list[Jsonb], delay_seconds: int, batch_size: int,
+def _enqueue_many(st: Statements, queue: str, batches: list[tuple[JsonText, int]], delay_seconds: int,
                   progress: _Progress) -> Procedure[list[int]]:
     ids: list[int] = []
-    for start in range(0, len(values), batch_size):
-        chunk = values[start : start + batch_size]
-        ids.extend((yield Op(st.enqueue_batch, [queue, chunk, delay_seconds], "scalars")))
-        progress.sent(len(chunk))
+    for batch, count in batches:
+        ids.extend((yield Op(st.enqueue_batch, [queue, batch, delay_seconds], "scalars")))
+        progress.sent(count)
     return ids
 
 
@@ -247,10 +266,13 @@ class _ProducerBase:
 
     def _many(self, payloads: Iterable[Any], delay_seconds: int, batch_size: int | None,
               on_batch: Callable[[int], None] | None) -> tuple[Procedure[list[int]], _Progress, int]:
-        values = _checked(list(payloads), self.max_payload_bytes)  # all of them, before the first round trip
+        values = list(payloads)
         size = max(1, int(batch_size or self.config.default_max_batch_size))
+        # All of them checked before the first round trip.
+        batches = [(_batch_text(values[start : start + size], self.max_payload_bytes, start + 1),
+                    len(values[start : start + size])) for start in range(0, len(values), size)]
         progress = _Progress(on_batch)
-        return _enqueue_many(self._st, self.queue, values, delay_seconds, size, progress), progress, len(values)
+        return _enqueue_many(self._st, self.queue, batches, delay_seconds, progress), progress, len(values)
 
 
 class Producer(_ProducerBase):

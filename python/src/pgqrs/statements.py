@@ -138,9 +138,11 @@ class Statements:
             "SELECT {s}.enqueue(queue_name => %s::{text},"
             " payload => %s::{jsonb}, delay_seconds => %s::integer)"
         )
+        # The payloads come as one JSON array (see producer._batch_text), split here in order.
         self.enqueue_batch = q(
             "SELECT id FROM {s}.enqueue_batch(queue_name => %s::{text},"
-            " payloads => %s::{jsonb}[], delay_seconds => %s::integer) "
+            " payloads => ARRAY(SELECT e FROM pg_catalog.jsonb_array_elements(%s::{jsonb}) WITH ORDINALITY AS a (e, n)"
+            " ORDER BY n), delay_seconds => %s::integer) "
             "WITH ORDINALITY AS t (id, n) ORDER BY n"
         )
         # The SQL returns the leased messages oldest first, over all its rounds.
