@@ -39,6 +39,10 @@ SQL = {
     "pgqrs": {
         "enqueue": f"SELECT pgqrs.enqueue('bench', '{PAYLOAD}');",
         "enqueue_batch": f"SELECT count(*) FROM pgqrs.enqueue_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]));",
+        # The statement Producer.batch_enqueue sends (statements.py): n payloads as one JSON array.
+        "enqueue_batch_json": "SELECT id FROM pgqrs.enqueue_batch(queue_name => 'bench'::text, payloads => ARRAY("
+                              "SELECT e FROM pg_catalog.jsonb_array_elements('[{payloads}]'::jsonb) WITH ORDINALITY "
+                              "AS a (e, n) ORDER BY n), delay_seconds => 0) WITH ORDINALITY AS t (id, n) ORDER BY n;",
         "enqueue_delayed_batch": f"SELECT count(*) FROM pgqrs.enqueue_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]), 86400);",
         "dequeue": "SELECT coalesce(array_agg(id), '{{}}') AS ids FROM pgqrs.dequeue('bench', {n}, 300) \\gset",
         "delete": "SELECT pgqrs.delete('bench', (':ids'::bigint[])[1]);",
@@ -105,6 +109,7 @@ class Scenario:
     client: str = "pgbench"    # "python": the pgqrs Python package, compared with the pgbench figure
     burst: bool = False        # the clients start on empty tables; the backlog comes later (burst_after)
     compare_to: str = ""       # with client="python": the pgbench scenario running the same SQL
+    systems: tuple[str, ...] = SYSTEMS
 
 
 @dataclass
@@ -161,8 +166,10 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float, long: bool)
         # Consumers that planned their statements on an empty table, then a burst of work.
         Scenario("burst", f"dequeue 10 + delete_batch, {burst:,} arriving after {burst_after(duration):g} s",
                  ["dequeue", "delete_batch"], batch=10, backlog=burst, burst=True),
+        Scenario("enqueue_batch_json", "enqueue_batch of 100, one JSON array (as Python)",
+                 ["enqueue_batch_json"], batch=100, counts="enqueued", systems=("pgqrs",)),
         Scenario("py_enqueue_batch", "Python: Producer.batch_enqueue of 100", [], batch=100, counts="enqueued",
-                 client="python", compare_to="enqueue_batch"),
+                 client="python", compare_to="enqueue_batch_json"),
         Scenario("py_consume_batch", "Python: Consumer.dequeue_batch 100 + delete_batch", [], batch=100,
                  backlog=batch_backlog, client="python", compare_to="consume_batch"),
         Scenario("py_worker", "Python: pgqrs.Worker, 8 at a time, no-op handler", [], batch=8,
@@ -257,8 +264,9 @@ def count(server: Server, system: str, what: str) -> int:
 def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespace) -> Result:
     reset(server, system, scenario)
     script = Path(server.dir) / f"{system}_{scenario.name}.sql"
+    payloads = ",".join([PAYLOAD.replace("'", "''")] * scenario.batch)
     script.write_text("\n".join(SQL[system][op].replace("{n}", str(scenario.batch)).replace("{{}}", "{}")
-                                for op in scenario.script) + "\n")
+                                .replace("{payloads}", payloads) for op in scenario.script) + "\n")
     what = {"consumed": "backlog", "enqueued": "backlog", "archived": "archived"}[scenario.counts]
     before = count(server, system, what)
     holders: list[psycopg.Connection] = []
@@ -578,7 +586,7 @@ def main() -> None:
             elif scenario.client == "worker":
                 runs = [lambda: run_worker(server, scenario, args)]
             else:
-                runs = [lambda system=system: run(server, system, scenario, args) for system in SYSTEMS]
+                runs = [lambda system=system: run(server, system, scenario, args) for system in scenario.systems]
             for one in runs:
                 result = one()
                 print(f"  {scenario.name:<16} {result.system:<6} {result.msgs_per_s:>10,.0f} msgs/s", file=sys.stderr)

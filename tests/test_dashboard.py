@@ -505,6 +505,23 @@ def test_json_endpoints(filled, tmp_path):
         assert history["messages_held"][-1] == 3  # 2 leased + 1 delayed left
         total = dash.api("/api/throughput")
         assert total["queue"] is None and total["t"]
+        assert "enqueued_per_second" not in history  # a queue has no enqueue count of its own
+
+        # Over all queues: what was enqueued, and what finished (deleted here), per second.
+        execute(filled, "SELECT count(*) FROM pgqrs.enqueue_batch('mail', array_fill('{}'::jsonb, ARRAY[40]))")
+        execute(filled, "SELECT count(pgqrs.delete('mail', id)) FROM pgqrs.dequeue('mail', 30)")
+        deadline = time.monotonic() + 30
+        while True:
+            total = dash.api("/api/throughput")
+            if (any(r for r in total["enqueued_per_second"] if r) and any(r for r in total["finished_per_second"] if r)
+                    or time.monotonic() > deadline):
+                break
+            time.sleep(0.2)
+        assert len(total["t"]) == len(total["enqueued_per_second"]) == len(total["finished_per_second"])
+        # The rates add up to what was enqueued since the first reading: these 40 at least.
+        assert sum(r * (b - a) for r, a, b in zip(total["enqueued_per_second"][1:], total["t"], total["t"][1:])
+                   if r) >= 39.5, total
+        assert any(r and r > 0 for r in total["finished_per_second"]), total
 
 
 # -- the command -------------------------------------------------------------------------------

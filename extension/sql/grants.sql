@@ -124,7 +124,7 @@ BEGIN
             ('dequeue', 'consumer'), ('delete', 'consumer'), ('delete_batch', 'consumer'),
             ('archive', 'consumer'), ('archive_batch', 'consumer'),
             ('extend_visibility', 'consumer'), ('release', 'consumer'), ('reap_workers', 'consumer'),
-            ('metrics', 'all'), ('metrics_all', 'all'), ('version', 'all'), ('max_batch_size', 'all'),
+            ('metrics', 'all'), ('metrics_all', 'all'), ('messages_enqueued', 'all'), ('version', 'all'), ('max_batch_size', 'all'),
             ('max_wait_seconds', 'all'), ('notify_channel', 'all'),
             ('register_worker', 'all'), ('heartbeat', 'all'), ('stop_worker', 'all'),
             ('create_queue', 'admin'), ('alter_queue', 'admin'), ('drop_queue', 'admin'),

@@ -20,6 +20,16 @@ SELECT queue_name, ready FROM pgqrs.metrics(queue_name => 'm1');
 SELECT queue_name, ready, in_flight, delayed, archived FROM pgqrs.metrics_all();
 SELECT error_of($$SELECT pgqrs.metrics('nope')$$);
 
+-- messages_enqueued(): every enqueue counts, delayed and rolled back ones too; nothing else moves it.
+SELECT pgqrs.messages_enqueued() AS before \gset
+SELECT pgqrs.enqueue('m2', '{}') > 0 AS enqueued;
+SELECT count(*) FROM pgqrs.enqueue_batch('m2', array_fill('{}'::jsonb, ARRAY[3]), 60);
+BEGIN;
+SELECT pgqrs.enqueue('m2', '{}') > 0 AS enqueued;
+ROLLBACK;
+SELECT pgqrs.delete('m2', id) FROM pgqrs.dequeue('m2');
+SELECT pgqrs.messages_enqueued() - :before AS enqueued_since;
+
 -- The messages view: every unfinished message with its state.
 SELECT state, count(*) FROM pgqrs.messages GROUP BY state ORDER BY state;
 

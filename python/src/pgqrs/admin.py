@@ -282,6 +282,11 @@ class Admin(_AdminBase):
         """The metrics of every queue, one row each."""
         return self._run(_rows(QueueMetrics, self._st.metrics_all))
 
+    def messages_enqueued(self) -> int:
+        """Messages enqueued into all queues since the install (rolled-back enqueues count): it
+        only grows, so two readings give the enqueue rate."""
+        return self._run(_scalar(int, self._st.messages_enqueued))
+
     # -- workers ------------------------------------------------------------
 
     def list_workers(self, queue: str | None = None) -> list[WorkerHealth]:
@@ -533,6 +538,11 @@ class AsyncAdmin(_AdminBase):
     async def metrics_all(self) -> list[QueueMetrics]:
         """The metrics of every queue, one row each."""
         return await self._run(_rows(QueueMetrics, self._st.metrics_all))
+
+    async def messages_enqueued(self) -> int:
+        """Messages enqueued into all queues since the install (rolled-back enqueues count): it
+        only grows, so two readings give the enqueue rate."""
+        return await self._run(_scalar(int, self._st.messages_enqueued))
 
     # -- workers ------------------------------------------------------------
 

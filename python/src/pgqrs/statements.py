@@ -98,6 +98,7 @@ class Statements:
         self.queue_exists = q("SELECT EXISTS (SELECT FROM {s}.pgqrs_queues WHERE queue_name {eq} %s::{text})")
         self.metrics = q("SELECT {metrics} FROM {s}.metrics(queue_name => %s::{text})")
         self.metrics_all = q("SELECT {metrics} FROM {s}.metrics_all()")
+        self.messages_enqueued = q("SELECT {s}.messages_enqueued()")
         # A queue's settings as any group role may read them (pgqrs_queues is not granted to all).
         self.queue_settings = q("SELECT max_attempts, notify FROM {s}.metrics(queue_name => %s::{text})")
         # Workers

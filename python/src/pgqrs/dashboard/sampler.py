@@ -9,11 +9,12 @@ delayed) and its archived + dead-lettered messages. Nothing is written to the
 database, and memory stays bounded: at most ``window / interval`` samples, two
 64-bit integers per queue each.
 
-What the history can say exactly, and what it cannot: the queue_metrics view
-counts messages that are waiting and messages in the archive, so "archived +
-dead-lettered per second" is exact (between two samples without a purge of the
-archive). Messages deleted instead of archived are counted nowhere, so neither
-"enqueued per second" nor "finished per second" can be derived from it.
+With each reading goes one of messages_enqueued(), which only grows: over
+all queues, the history gives "enqueued per second" from it, and "finished per
+second" as that minus the change in what the queues hold (a purge counts as
+finished, a replayed dead letter as not). Per queue there is no enqueue count:
+a queue's history gives what it holds and its archived + dead-lettered per
+second, exact between two samples without a purge of the archive.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class _Point:
     index: dict[str, int]  # queue name -> position in the arrays (shared between points while queues stay)
     depth: array[int]  # ready + in_flight + delayed
     finished: array[int]  # archived + dead_lettered
+    enqueued: int | None  # messages_enqueued(), over all queues (None: the reading of it failed)
 
 
 class Sampler:
@@ -88,13 +90,18 @@ class Sampler:
                 self.error = str(exc)
                 log.warning("reading the queue metrics failed: %s", exc)
                 return None
+            try:
+                enqueued: int | None = await self.admin.messages_enqueued()
+            except PgqrsError as exc:
+                enqueued = None
+                log.warning("reading messages_enqueued() failed: %s", exc)
             self.error = None
             reading = Reading(rows)
             self.latest = reading
-            self._record(rows)
+            self._record(rows, enqueued)
             return reading
 
-    def _record(self, rows: tuple[QueueMetrics, ...]) -> None:
+    def _record(self, rows: tuple[QueueMetrics, ...], enqueued: int | None = None) -> None:
         if not rows:
             return  # no queue: no figure, and no database time to file it under
         names = [row.queue_name for row in rows]
@@ -110,7 +117,7 @@ class Sampler:
         t = rows[0].measured_at.timestamp()
         if previous is not None and t <= previous.t:
             return  # the same statement time twice: nothing new to file
-        self._points.append(_Point(t, index, depth, finished))
+        self._points.append(_Point(t, index, depth, finished, enqueued))
 
     def poke(self) -> None:
         """Take the next reading now (after an action, so that the pages show its effect)."""
@@ -137,8 +144,16 @@ class Sampler:
         times: list[float] = []
         depth: list[int | None] = []
         rate: list[float | None] = []
+        enqueued: list[float | None] = []
+        finished: list[float | None] = []
         last: tuple[float, int] | None = None
+        before: _Point | None = None
         for point in self._points:
+            if queue is None:  # over all queues: enqueued, and what left the queues, per second
+                e, f_all = _flow(before, point)
+                enqueued.append(e)
+                finished.append(f_all)
+                before = point
             if queue is None:
                 d: int | None = sum(point.depth)
                 f: int | None = sum(point.finished)
@@ -157,6 +172,7 @@ class Sampler:
             else:
                 rate.append(round((f - last[1]) / (point.t - last[0]), 3))
             last = (point.t, f)
+        flows = {"enqueued_per_second": enqueued, "finished_per_second": finished} if queue is None else {}
         return {
             "queue": queue,
             "interval_seconds": self.interval,
@@ -165,4 +181,16 @@ class Sampler:
             "t": times,
             "messages_held": depth,
             "archived_and_dead_per_second": rate,
+            **flows,
         }
+
+
+def _flow(before: _Point | None, point: _Point) -> tuple[float | None, float | None]:
+    """Over all queues, between two points: messages enqueued per second, and messages that left
+    the queues per second (enqueued minus the growth of what they hold); None where undefined."""
+    if before is None or before.enqueued is None or point.enqueued is None or point.t <= before.t:
+        return None, None
+    seconds = point.t - before.t
+    enqueued = (point.enqueued - before.enqueued) / seconds
+    left = enqueued - (sum(point.depth) - sum(before.depth)) / seconds
+    return round(enqueued, 3), (round(left, 3) if left >= 0 else None)

@@ -12,8 +12,24 @@
     }
   }, true);
 
+  // Over all queues the chart shows what was enqueued and what finished per second; a queue's
+  // chart, which has no enqueue count, what was archived or dead-lettered per second.
   function seriesOf(data) {
+    if (data.enqueued_per_second) {
+      return [data.t, data.messages_held, data.enqueued_per_second, data.finished_per_second];
+    }
     return [data.t, data.messages_held, data.archived_and_dead_per_second];
+  }
+
+  function rateSeries(data) {
+    if (data.enqueued_per_second) {
+      return [
+        { label: "enqueued per second", scale: "rate", stroke: "#b54708", width: 2, spanGaps: false },
+        { label: "finished per second", scale: "rate", stroke: "#067647", width: 2, spanGaps: false }
+      ];
+    }
+    return [{ label: "archived + dead-lettered per second", scale: "rate", stroke: "#067647", width: 2,
+              spanGaps: false }];
   }
 
   function startChart(el) {
@@ -39,10 +55,8 @@
           ],
           series: [
             {},
-            { label: "messages held (ready + in flight + delayed)", scale: "held", stroke: "#2f6fde", width: 2 },
-            { label: "archived + dead-lettered per second", scale: "rate", stroke: "#067647", width: 2,
-              spanGaps: false }
-          ]
+            { label: "messages held (ready + in flight + delayed)", scale: "held", stroke: "#2f6fde", width: 2 }
+          ].concat(rateSeries(data))
         }, seriesOf(data), el);
       } else {
         plot.setData(seriesOf(data));
