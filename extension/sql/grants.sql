@@ -130,6 +130,7 @@ BEGIN
             ('create_queue', 'admin'), ('alter_queue', 'admin'), ('drop_queue', 'admin'),
             ('purge_queue', 'admin'), ('set_queue_notify', 'admin'), ('pause_queue', 'admin'),
             ('resume_queue', 'admin'), ('dead_letters', 'admin'), ('replay_dead_letters', 'admin'),
+            ('purge_dead_letters', 'admin'),
             ('purge_archive', 'admin'), ('purge_workers', 'admin'),
             ('queue_messages', 'admin'), ('queue_message', 'admin'), ('archived_messages', 'admin'),
             ('archived_message', 'admin'),

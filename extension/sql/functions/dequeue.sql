@@ -199,12 +199,14 @@ BEGIN
         -- else after 50 times what this one took (2% of the session's time), at most
         -- a minute.
         IF v_sweep AND v_position IS NOT NULL THEN
-            v_sweep_after := CASE WHEN pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_pkey'::regclass)
-                                       - v_entries_read <= 1000 THEN '0'
-                                  ELSE (extract(epoch FROM clock_timestamp())
-                                        + least(60, 50 * extract(epoch FROM clock_timestamp() - v_swept_at)))::text
-                             END;
-            PERFORM set_config(v_sweep_setting, v_sweep_after, false);
+            IF pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_pkey'::regclass) - v_entries_read > 1000 THEN
+                v_sweep_after := (extract(epoch FROM clock_timestamp())
+                                  + least(60, 50 * extract(epoch FROM clock_timestamp() - v_swept_at)))::text;
+                PERFORM set_config(v_sweep_setting, v_sweep_after, false);
+            ELSIF v_sweep_after <> '0' THEN
+                v_sweep_after := '0';
+                PERFORM set_config(v_sweep_setting, v_sweep_after, false);
+            END IF;
         END IF;
 
         EXIT waiting WHEN v_wanted < dequeue.qty OR clock_timestamp() >= v_deadline;

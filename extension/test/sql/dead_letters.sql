@@ -34,6 +34,22 @@ SELECT id IN (:first, :second) AS same_id, payload, read_ct, worker_id FROM pgqr
 ORDER BY id;
 SELECT count(*) AS dead_left FROM pgqrs.dead_letters('fragile');
 
+-- purge_dead_letters: the given ones, or all; the rest of the archive stays.
+SELECT pgqrs.create_queue('graveyard', max_attempts => 1) > 0 AS created;
+SELECT count(*) FROM pgqrs.enqueue_batch('graveyard', array_fill('{}'::jsonb, ARRAY[3]));
+SELECT count(*) FROM pgqrs.dequeue('graveyard', 3, 0);
+SELECT count(*) FROM pgqrs.dequeue('graveyard', 3);  -- buries all three
+SELECT pgqrs.enqueue('graveyard', '{"kept": true}') AS kept \gset
+SELECT pgqrs.archive('graveyard', id) FROM pgqrs.dequeue('graveyard');
+SELECT min(id) AS first_dead FROM pgqrs.dead_letters('graveyard') \gset
+SELECT array_agg(p) = ARRAY[:first_dead]::bigint[] AS purged_one
+FROM pgqrs.purge_dead_letters('graveyard', ARRAY[:first_dead, :kept]::bigint[]) p;
+SELECT count(*) AS purged_rest FROM pgqrs.purge_dead_letters(queue_name => 'graveyard');
+SELECT archived, dead_lettered FROM pgqrs.metrics('graveyard');
+SELECT error_of($$SELECT pgqrs.purge_dead_letters('nope')$$);
+SELECT error_of($$SELECT pgqrs.purge_dead_letters('graveyard', ARRAY[[1]]::bigint[])$$);
+SELECT pgqrs.drop_queue('graveyard', force => true);
+
 -- In a batch, dead ones do not take the place of deliverable ones.
 SELECT pgqrs.create_queue('batchy', max_attempts => 1) > 0 AS created;
 SELECT count(*) FROM pgqrs.enqueue_batch('batchy', ARRAY['{"b": 1}', '{"b": 2}', '{"b": 3}', '{"b": 4}']::jsonb[]);

@@ -352,6 +352,11 @@ class Admin(_AdminBase):
         messages replayed. Raises QueueNotFound."""
         return self._run(_scalars(int, self._st.replay_dead_letters, queue, _replay_ids(ids)))
 
+    def purge_dead_letters(self, queue: str, ids: Sequence[int] | None = None) -> list[int]:
+        """Delete dead letters of the queue (those with ids, or all); returns the ids deleted.
+        Raises QueueNotFound."""
+        return self._run(_scalars(int, self._st.purge_dead_letters, queue, _replay_ids(ids)))
+
     # -- messages (reads) ---------------------------------------------------
 
     def get_message(self, queue: str, msg_id: int) -> Message | None:
@@ -608,6 +613,11 @@ class AsyncAdmin(_AdminBase):
         """Enqueue dead letters of the queue again (those with ids, or all); returns the ids of the
         messages replayed. Raises QueueNotFound."""
         return await self._run(_scalars(int, self._st.replay_dead_letters, queue, _replay_ids(ids)))
+
+    async def purge_dead_letters(self, queue: str, ids: Sequence[int] | None = None) -> list[int]:
+        """Delete dead letters of the queue (those with ids, or all); returns the ids deleted.
+        Raises QueueNotFound."""
+        return await self._run(_scalars(int, self._st.purge_dead_letters, queue, _replay_ids(ids)))
 
     # -- messages (reads) ---------------------------------------------------
 

@@ -838,6 +838,17 @@ def archive_replay(state: State, queue_name: str, ids: tuple[int, ...]) -> None:
     state.emit({"queue": queue_name, "replayed": list(replayed)}, text=text)
 
 
+@archive.command("purge-dead")
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("ids", metavar="[IDS]...", nargs=-1, type=ID)
+@pass_state
+def archive_purge_dead(state: State, queue_name: str, ids: tuple[int, ...]) -> None:
+    """Delete dead letters of QUEUE (those with IDS, or all of them); the rest of the archive stays."""
+    purged = state.admin().purge_dead_letters(queue_name, ids=list(ids) or None)
+    state.emit({"queue": queue_name, "purged": list(purged)},
+               text=f"deleted {len(purged)} dead letter(s) of queue {queue_name}")
+
+
 # -- dashboard ------------------------------------------------------------------
 
 cli.add_command(dashboard)

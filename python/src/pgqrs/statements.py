@@ -125,6 +125,9 @@ class Statements:
         self.get_archived = q("SELECT {arch} FROM {s}.archived_message(queue_name => %s::{text}, msg_id => %s::bigint) a")
         self.count_archive = q("SELECT archived {plus} dead_lettered FROM {s}.metrics(queue_name => %s::{text})")
         self.dead_letters = q("SELECT {arch} FROM {s}.dead_letters(queue_name => %s::{text}, qty => %s::integer) a")
+        self.purge_dead_letters = q(
+            "SELECT id FROM {s}.purge_dead_letters(queue_name => %s::{text}, msg_ids => %s::bigint[]) AS id"
+        )
         self.replay_dead_letters = q(
             "SELECT id FROM {s}.replay_dead_letters(queue_name => %s::{text}, msg_ids => %s::bigint[]) AS id"
         )

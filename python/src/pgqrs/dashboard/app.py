@@ -461,16 +461,12 @@ async def _replay(dash: Dashboard, request: Request, form: FormData) -> tuple[st
 
 
 async def _purge_dead(dash: Dashboard, request: Request, form: FormData) -> tuple[str, int]:
-    """Deletes the dead letters the page listed (the ids in the form, or the first ROWS): the SQL API
-    has no call that deletes a queue's dead letters alone, so each goes by id (Admin.archive.delete)."""
+    """Deletes the dead letters the page listed (the ids in the form, or the first ROWS), in one call."""
     name = request.path_params["name"]
     wanted = _form_ids(form)
     dead = await dash.admin.dead_letters(name, ROWS)
     ids = [m.id for m in dead if wanted is None or m.id in wanted]
-    deleted = 0
-    for msg_id in ids:
-        deleted += await dash.admin.archive.delete(msg_id)
-    return "purged", deleted
+    return "purged", len(await dash.admin.purge_dead_letters(name, ids)) if ids else 0
 
 
 async def _release(dash: Dashboard, request: Request, form: FormData) -> tuple[str, int]:
