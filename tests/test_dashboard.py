@@ -345,6 +345,12 @@ def test_the_queue_page_shows_settings_messages_dead_letters_and_finds_archived_
         expect(page.locator("#in-flight tbody tr")).to_have_count(2)
         expect(page.locator("#messages tbody tr")).to_have_count(5)  # 2 ready, 2 leased, 1 delayed
         expect(page.locator("#messages")).to_contain_text("delayed")
+        # The recent ones: the same five, newest first.
+        oldest = [r[0] for r in execute(filled, "SELECT id FROM pgqrs.queue_messages('mail')")]
+        newest = [r[0] for r in execute(filled, "SELECT id FROM pgqrs.queue_messages('mail', newest_first => true)")]
+        assert newest == oldest[::-1]
+        expect(page.locator("#recent tbody tr")).to_have_count(5)
+        assert page.locator("#recent tbody tr").evaluate_all("rows => rows.map(r => Number(r.dataset.id))") == newest
         page.fill("input[name=archive_id]", str(archived_id))
         page.get_by_role("button", name="Find").click()
         expect(page.locator("dl.found")).to_contain_text("archived")

@@ -8,6 +8,7 @@ SELECT pgqrs.archive('r_q', id) FROM pgqrs.dequeue('r_q', 1, 600);
 
 SELECT payload->>'n' AS n, state, read_ct FROM pgqrs.queue_messages('r_q');
 SELECT payload->>'n' AS n, state FROM pgqrs.queue_messages('r_q', qty => 1);
+SELECT payload->>'n' AS n, state FROM pgqrs.queue_messages('r_q', 2, newest_first => true);
 SELECT payload->>'n' AS n, state FROM pgqrs.queue_message('r_q', :leased_id);
 SELECT payload->>'n' AS n, state FROM pgqrs.queue_message('r_q', :delayed_id);
 SELECT count(*) AS none FROM pgqrs.queue_message('r_q', -1);
@@ -25,7 +26,7 @@ SELECT error_of($$SELECT * FROM pgqrs.queue_messages('r_q', 0)$$);
 SELECT error_of($$SELECT * FROM pgqrs.archived_messages('r_q', 10001)$$);
 
 -- Operators' reads: the admin group's, nobody else's.
-SELECT has_function_privilege('pgqrs_admin', 'pgqrs.queue_messages(text, integer)', 'EXECUTE') AS admin_reads,
-       has_function_privilege('pgqrs_consumer', 'pgqrs.queue_messages(text, integer)', 'EXECUTE') AS consumer_reads,
+SELECT has_function_privilege('pgqrs_admin', 'pgqrs.queue_messages(text, integer, boolean)', 'EXECUTE') AS admin_reads,
+       has_function_privilege('pgqrs_consumer', 'pgqrs.queue_messages(text, integer, boolean)', 'EXECUTE') AS consumer_reads,
        has_function_privilege('pgqrs_producer', 'pgqrs.archived_message(text, bigint)', 'EXECUTE') AS producer_reads;
 SELECT pgqrs.drop_queue('r_q', force => true);

@@ -364,10 +364,10 @@ class Admin(_AdminBase):
         leased. Raises QueueNotFound."""
         return self._run(_row(Message, self._st.get_message, queue, msg_id))
 
-    def list_messages(self, queue: str, limit: int = 100) -> list[Message]:
-        """Up to limit unfinished messages of the queue, oldest id first; nothing is leased.
-        Raises QueueNotFound."""
-        return self._run(_rows(Message, self._st.list_messages, queue, limit))
+    def list_messages(self, queue: str, limit: int = 100, newest_first: bool = False) -> list[Message]:
+        """Up to limit unfinished messages of the queue, oldest id first (or the newest first);
+        nothing is leased. Raises QueueNotFound."""
+        return self._run(_rows(Message, self._st.list_messages, queue, limit, newest_first))
 
     def get_archived(self, queue: str, msg_id: int) -> ArchivedMessage | None:
         """The archived message with that id, or None. Raises QueueNotFound."""
@@ -626,10 +626,10 @@ class AsyncAdmin(_AdminBase):
         leased. Raises QueueNotFound."""
         return await self._run(_row(Message, self._st.get_message, queue, msg_id))
 
-    async def list_messages(self, queue: str, limit: int = 100) -> list[Message]:
-        """Up to limit unfinished messages of the queue, oldest id first; nothing is leased.
-        Raises QueueNotFound."""
-        return await self._run(_rows(Message, self._st.list_messages, queue, limit))
+    async def list_messages(self, queue: str, limit: int = 100, newest_first: bool = False) -> list[Message]:
+        """Up to limit unfinished messages of the queue, oldest id first (or the newest first);
+        nothing is leased. Raises QueueNotFound."""
+        return await self._run(_rows(Message, self._st.list_messages, queue, limit, newest_first))
 
     async def get_archived(self, queue: str, msg_id: int) -> ArchivedMessage | None:
         """The archived message with that id, or None. Raises QueueNotFound."""

@@ -133,7 +133,10 @@ class Statements:
         )
         # Messages (reads)
         self.get_message = q("SELECT {msg} FROM {s}.queue_message(queue_name => %s::{text}, msg_id => %s::bigint) m")
-        self.list_messages = q("SELECT {msg} FROM {s}.queue_messages(queue_name => %s::{text}, qty => %s::integer) m")
+        self.list_messages = q(
+            "SELECT {msg} FROM {s}.queue_messages(queue_name => %s::{text}, qty => %s::integer,"
+            " newest_first => %s::boolean) m"
+        )
         self.count_messages = q(
             "SELECT ready {plus} in_flight {plus} delayed FROM {s}.metrics(queue_name => %s::{text})"
         )

@@ -218,6 +218,7 @@ async def _queue_context(dash: Dashboard, name: str) -> dict[str, Any]:
     now = metrics.measured_at
     settings, settings_error = await _attempt(dash.admin.get_queue(name))
     messages, messages_error = await _attempt(dash.admin.list_messages(name, ROWS))
+    recent, recent_error = await _attempt(dash.admin.list_messages(name, ROWS, newest_first=True))
     dead, dead_error = await _attempt(dash.admin.dead_letters(name, ROWS))
     rows = [_message_row(m, now) for m in messages or []]
     return {
@@ -228,6 +229,8 @@ async def _queue_context(dash: Dashboard, name: str) -> dict[str, Any]:
         "messages": rows,
         "in_flight": [r for r in rows if r["state"] == "in_flight"],
         "messages_error": messages_error,
+        "recent": [_message_row(m, now) for m in recent or []],
+        "recent_error": recent_error,
         "dead_letters": [_message_row(m, now) for m in dead or []],
         "dead_error": dead_error,
         "interval": dash.settings.sample_interval,
@@ -332,7 +335,8 @@ async def api_queue(request: Request) -> Response:
     except PgqrsError as exc:
         status, message = explain(exc)
         return _json({"error": message}, status_code=status)
-    errors = {key: context[f"{key}_error"] for key in ("settings", "messages", "dead") if context[f"{key}_error"]}
+    errors = {key: context[f"{key}_error"] for key in ("settings", "messages", "recent", "dead")
+              if context[f"{key}_error"]}
     strip = ("payload_text", "payload_preview")
     return _json(
         {
@@ -340,6 +344,7 @@ async def api_queue(request: Request) -> Response:
             "metrics": context["metrics"],
             "settings": context["settings"],
             "messages": [{k: v for k, v in r.items() if k not in strip} for r in context["messages"]],
+            "recent": [{k: v for k, v in r.items() if k not in strip} for r in context["recent"]],
             "dead_letters": [{k: v for k, v in r.items() if k not in strip} for r in context["dead_letters"]],
             "errors": {("dead_letters" if k == "dead" else k): v for k, v in errors.items()},
         }
