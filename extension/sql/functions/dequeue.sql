@@ -52,6 +52,7 @@ DECLARE
     v_from bigint;
     v_sweep_setting text;
     v_sweep_after text;  -- this session's: '0' to sweep on every dequeue, or when to sweep next (epoch)
+    v_next_sweep text;
     v_sweep boolean;
     v_swept_at timestamptz;
     v_entries_read bigint;  -- index entries of pgqrs_messages this transaction read before the sweep
@@ -199,12 +200,14 @@ BEGIN
         -- else after 50 times what this one took (2% of the session's time), at most
         -- a minute.
         IF v_sweep AND v_position IS NOT NULL THEN
-            IF pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_pkey'::regclass) - v_entries_read > 1000 THEN
-                v_sweep_after := (extract(epoch FROM clock_timestamp())
-                                  + least(60, 50 * extract(epoch FROM clock_timestamp() - v_swept_at)))::text;
-                PERFORM set_config(v_sweep_setting, v_sweep_after, false);
-            ELSIF v_sweep_after <> '0' THEN
-                v_sweep_after := '0';
+            v_next_sweep := CASE
+                WHEN pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_pkey'::regclass) - v_entries_read <= 1000
+                THEN '0'
+                ELSE (extract(epoch FROM clock_timestamp())
+                      + least(60, 50 * extract(epoch FROM clock_timestamp() - v_swept_at)))::text
+            END;
+            IF v_next_sweep <> v_sweep_after THEN
+                v_sweep_after := v_next_sweep;
                 PERFORM set_config(v_sweep_setting, v_sweep_after, false);
             END IF;
         END IF;

@@ -24,6 +24,7 @@ DECLARE
     v_messages bigint;
     v_archived bigint;
     v_workers bigint;
+    v_position regclass;
 BEGIN
     IF drop_queue.queue_name IS NULL THEN
         PERFORM @extschema@._check_queue_name(NULL);  -- if_exists does not excuse a NULL name
@@ -62,8 +63,9 @@ BEGIN
     DELETE FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_workers w WHERE w.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_queues q WHERE q.id = v_queue.id;
-    IF @extschema@._position(v_queue.id) IS NOT NULL THEN
-        EXECUTE format('DROP SEQUENCE %s', @extschema@._position(v_queue.id));
+    v_position := @extschema@._position(v_queue.id);
+    IF v_position IS NOT NULL THEN
+        EXECUTE format('DROP SEQUENCE %s', v_position);
     END IF;
     RETURN true;
 END
