@@ -272,13 +272,11 @@ def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespac
     holders: list[psycopg.Connection] = []
     sizes: dict[str, int] = {}
     duration = (scenario.duration + scenario.baseline) or args.duration
+    limit = ["-t", str(scenario.transactions)] if scenario.transactions else ["-T", str(int(duration))]
     try:
         started = time.monotonic()
         pgbench = subprocess.Popen(
-            [server.bindir / "pgbench", "-n", "-c", str(args.clients), "-j", str(args.jobs),
-             *(["-t", str(scenario.transactions)] if scenario.transactions else ["-T", str(int(duration))]),
-             "-P", "5", "-f", script, "-h", str(server.dir), "-p", str(server.port), "-U", "postgres",
-             f"bench_{system}"],
+            pgbench_command(server, system, script, args, *limit, "-P", "5"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if scenario.burst:
             time.sleep(burst_after(duration))
@@ -311,6 +309,12 @@ def run(server: Server, system: str, scenario: Scenario, args: argparse.Namespac
     return Result(system, scenario.name, messages / seconds, seconds, messages, progress, sizes)
 
 
+def pgbench_command(server: Server, system: str, script: Path, args: argparse.Namespace, *options: str) -> list:
+    """The pgbench command line that runs script on the system's database with the run's clients."""
+    return [server.bindir / "pgbench", "-n", "-c", str(args.clients), "-j", str(args.jobs), *options,
+            "-f", script, "-h", str(server.dir), "-p", str(server.port), "-U", "postgres", f"bench_{system}"]
+
+
 def hold(server: Server, system: str) -> list[psycopg.Connection]:
     """The two kinds of transaction that keep vacuum from removing what the queue consumed:
     one idle in transaction with an xid, and a REPEATABLE READ snapshot without one. Neither
@@ -338,9 +342,7 @@ def reused_bytes(server: Server, system: str, script: Path, args: argparse.Names
     with server.connect(f"bench_{system}") as conn:
         for table in HOT_TABLES[system]:
             conn.execute(f"VACUUM {table}")
-    subprocess.run([server.bindir / "pgbench", "-n", "-c", str(args.clients), "-j", str(args.jobs), "-T", str(int(seconds)),
-                    "-f", script, "-h", str(server.dir), "-p", str(server.port), "-U", "postgres",
-                    f"bench_{system}"], check=True, capture_output=True)
+    subprocess.run(pgbench_command(server, system, script, args, "-T", str(int(seconds))), check=True, capture_output=True)
     return table_bytes(server, system)
 
 

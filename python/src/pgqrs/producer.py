@@ -268,9 +268,9 @@ class _ProducerBase:
               on_batch: Callable[[int], None] | None) -> tuple[Procedure[list[int]], _Progress, int]:
         values = list(payloads)
         size = max(1, int(batch_size or self.config.default_max_batch_size))
+        chunks = [(start, values[start : start + size]) for start in range(0, len(values), size)]
         # All of them checked before the first round trip.
-        batches = [(_batch_text(values[start : start + size], self.max_payload_bytes, start + 1),
-                    len(values[start : start + size])) for start in range(0, len(values), size)]
+        batches = [(_batch_text(chunk, self.max_payload_bytes, start + 1), len(chunk)) for start, chunk in chunks]
         progress = _Progress(on_batch)
         return _enqueue_many(self._st, self.queue, batches, delay_seconds, progress), progress, len(values)
 

@@ -140,23 +140,23 @@ class Sampler:
         """The chart's data: times (Unix seconds), messages held, and archived + dead-lettered per
         second over each interval (None for the first point, for a queue not there yet, and for an
         interval in which the archive shrank: a purge, not negative work). Summed over every queue,
-        or of one queue."""
+        or of one queue; over every queue also enqueued and finished per second (see _flow)."""
         times: list[float] = []
         depth: list[int | None] = []
         rate: list[float | None] = []
-        enqueued: list[float | None] = []
-        finished: list[float | None] = []
+        enqueued_rate: list[float | None] = []
+        finished_rate: list[float | None] = []
         last: tuple[float, int] | None = None
-        before: _Point | None = None
+        counted: tuple[float, int, int] | None = None  # (t, enqueued, held) of the last point with an enqueue count
         for point in self._points:
-            if queue is None:  # over all queues: enqueued, and what left the queues, per second
-                e, f_all = _flow(before, point)
-                enqueued.append(e)
-                finished.append(f_all)
-                before = point
             if queue is None:
-                d: int | None = sum(point.depth)
+                held = sum(point.depth)
+                d: int | None = held
                 f: int | None = sum(point.finished)
+                e_rate, f_rate = _flow(counted, point.t, point.enqueued, held)
+                enqueued_rate.append(e_rate)
+                finished_rate.append(f_rate)
+                counted = None if point.enqueued is None else (point.t, point.enqueued, held)
             else:
                 i = point.index.get(queue)
                 d = None if i is None else point.depth[i]
@@ -172,7 +172,7 @@ class Sampler:
             else:
                 rate.append(round((f - last[1]) / (point.t - last[0]), 3))
             last = (point.t, f)
-        flows = {"enqueued_per_second": enqueued, "finished_per_second": finished} if queue is None else {}
+        flows = {"enqueued_per_second": enqueued_rate, "finished_per_second": finished_rate} if queue is None else {}
         return {
             "queue": queue,
             "interval_seconds": self.interval,
@@ -185,12 +185,14 @@ class Sampler:
         }
 
 
-def _flow(before: _Point | None, point: _Point) -> tuple[float | None, float | None]:
-    """Over all queues, between two points: messages enqueued per second, and messages that left
-    the queues per second (enqueued minus the growth of what they hold); None where undefined."""
-    if before is None or before.enqueued is None or point.enqueued is None or point.t <= before.t:
+def _flow(before: tuple[float, int, int] | None, t: float, enqueued: int | None,
+          held: int) -> tuple[float | None, float | None]:
+    """Over all queues, from the point before (t, enqueued, held) to this one: messages enqueued
+    per second, and messages that left the queues per second (enqueued minus the growth of what
+    they hold); None where undefined."""
+    if before is None or enqueued is None or t <= before[0]:
         return None, None
-    seconds = point.t - before.t
-    enqueued = (point.enqueued - before.enqueued) / seconds
-    left = enqueued - (sum(point.depth) - sum(before.depth)) / seconds
-    return round(enqueued, 3), (round(left, 3) if left >= 0 else None)
+    seconds = t - before[0]
+    enqueued_rate = (enqueued - before[1]) / seconds
+    left = enqueued_rate - (held - before[2]) / seconds
+    return round(enqueued_rate, 3), (round(left, 3) if left >= 0 else None)
