@@ -1,4 +1,4 @@
--- pg_dump keeps the queues, workers, messages (ready, leased and delayed) and archive, and the sequences
+-- pg_dump keeps the queues, workers, messages (ready, leased and delayed), group keys and archive, and the sequences
 -- continue after a restore. One statement per object: several calls in one
 -- statement fail with "tuple already updated by self".
 -- The direct (non-extension) install skips the lines between the markers.
@@ -11,4 +11,5 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_messages_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_delayed', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_archive', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_groups', '');
 -- pgqrs:extension-only:end

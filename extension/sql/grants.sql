@@ -141,6 +141,9 @@ BEGIN
             ('_queue_for_enqueue', 'none'), ('_payload_too_large', 'none'), ('_bury_exhausted', 'none'),
             ('_lease_for_worker', 'none'), ('_release_worker_messages', 'none'), ('_session_may', 'none'),
             ('_position', 'none'), ('_create_position', 'none'), ('_lower_position', 'none'),
+            ('_rank', 'none'), ('_check_message_options', 'none'), ('_check_parallel', 'none'),
+            ('_admit', 'none'), ('_admit_batch', 'none'), ('_refill_groups', 'none'),
+            ('_tokens', 'none'), ('_set_rate_limit', 'none'), ('_rate_tokens', 'none'), ('_spend_tokens', 'none'),
             ('_role_prefix', 'all'), ('_setup_roles', 'none')
         ) AS d (fn, groups)
         JOIN pg_proc c ON c.proname = d.fn AND c.pronamespace = v_schema_oid
@@ -150,7 +153,7 @@ BEGIN
         FROM (VALUES
             ('queue_metrics', 'all', 'SELECT'), ('worker_health', 'all', 'SELECT'), ('messages', 'admin', 'SELECT'),
             ('pgqrs_queues', 'admin', 'SELECT'), ('pgqrs_messages', 'admin', 'SELECT'),
-            ('pgqrs_delayed', 'admin', 'SELECT'),
+            ('pgqrs_delayed', 'admin', 'SELECT'), ('pgqrs_groups', 'admin', 'SELECT'),
             ('pgqrs_workers', 'admin', 'SELECT, DELETE'), ('pgqrs_archive', 'admin', 'SELECT, DELETE'),
             ('pgqrs_queues_id_seq', 'none', ''), ('pgqrs_workers_id_seq', 'none', ''),
             ('pgqrs_messages_id_seq', 'none', '')

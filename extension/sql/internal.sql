@@ -87,7 +87,7 @@ COMMENT ON FUNCTION @extschema@._notify_channel(bigint) IS
 -- _position(queue_id)
 --   The queue's position sequence, pgqrs_position_<queue id>, or NULL when it
 --   is missing (dequeues then scan from the head, as before 0.3.0). Its value
---   is the id from which a dequeue looks for ready messages.
+--   is the rank (see _rank()) from which a dequeue looks for ready messages.
 CREATE FUNCTION @extschema@._position(p_queue_id bigint)
 RETURNS regclass
 LANGUAGE sql STABLE
@@ -106,7 +106,8 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    EXECUTE pg_catalog.format('CREATE SEQUENCE IF NOT EXISTS %1$s.%2$I OWNED BY %1$s.pgqrs_queues.id',
+    -- Ranks of messages with a priority above 0 are negative.
+    EXECUTE pg_catalog.format('CREATE SEQUENCE IF NOT EXISTS %1$s.%2$I MINVALUE -9223372036854775808 OWNED BY %1$s.pgqrs_queues.id',
                               '@extschema@'::regnamespace, 'pgqrs_position_' OPERATOR(pg_catalog.||) p_queue_id);
     PERFORM pg_catalog.setval(@extschema@._position(p_queue_id), 1, false);
 END
@@ -114,27 +115,304 @@ $$;
 COMMENT ON FUNCTION @extschema@._create_position(bigint) IS
     'internal: makes a queue''s scan position sequence';
 
--- _lower_position(queue_id, id)
---   Moves the queue's position back to id, when it is past it: called where a
---   message below the position becomes ready (a release, a stopped or reaped
---   worker, a replay, delayed messages falling due), so that the next
+-- _lower_position(queue_id, rank)
+--   Moves the queue's position back to rank, when it is past it: called where
+--   a message below the position becomes ready (a release, a stopped or reaped
+--   worker, a replay, delayed messages falling due, an enqueue with a priority
+--   above 0, a key letting its next message in), so that the next
 --   dequeues find it without waiting for a sweep. Racing dequeues may move
 --   the position forward again before this transaction commits; the sweep
 --   (see dequeue()) finds what that leaves behind.
-CREATE FUNCTION @extschema@._lower_position(p_queue_id bigint, p_id bigint)
+CREATE FUNCTION @extschema@._lower_position(p_queue_id bigint, p_rank bigint)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
     v_position regclass := @extschema@._position(p_queue_id);
 BEGIN
-    IF v_position IS NOT NULL AND p_id OPERATOR(pg_catalog.<) pg_catalog.pg_sequence_last_value(v_position) THEN
-        PERFORM pg_catalog.setval(v_position, p_id);
+    IF v_position IS NOT NULL AND p_rank OPERATOR(pg_catalog.<) pg_catalog.pg_sequence_last_value(v_position) THEN
+        PERFORM pg_catalog.setval(v_position, p_rank);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._lower_position(bigint, bigint) IS
-    'internal: moves a queue''s scan position back to an id that became ready';
+    'internal: moves a queue''s scan position back to a rank that became ready';
+
+-- The line (see pgqrs_messages.rank): priorities, group keys, rate limits.
+
+-- _rank(priority, seq)
+--   A message's place in its queue's line: seq (its id, or the id sequence's
+--   value when its key let it in) less priority * 2^47, so that one index
+--   scan takes the highest priority first and, within one, the first in
+--   line. Priorities are -32768 to 32767; the order holds for ids below 2^47.
+--   Being an IMMUTABLE SQL function, it is folded into the calling statement.
+CREATE FUNCTION @extschema@._rank(p_priority integer, p_seq bigint)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT p_seq OPERATOR(pg_catalog.-) (p_priority::bigint OPERATOR(pg_catalog.*) 140737488355328) $$;
+COMMENT ON FUNCTION @extschema@._rank(integer, bigint) IS
+    'internal: a message''s place in its queue''s line, from its priority and its id';
+
+-- _check_message_options(argument, priority, group_key)
+--   Raises PQ004 for a priority outside -32768 to 32767 or NULL, PQ005 for a
+--   group key that is empty or longer than 255 characters. argument names the
+--   message in the error (a batch says which one).
+CREATE FUNCTION @extschema@._check_message_options(p_argument text, p_priority integer, p_group_key text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_priority IS NULL OR p_priority NOT BETWEEN -32768 AND 32767 THEN
+        RAISE EXCEPTION '%priority must be between -32768 and 32767, got %', p_argument,
+                coalesce(p_priority::text, 'NULL')
+            USING ERRCODE = 'PQ004';
+    END IF;
+    IF p_group_key = '' OR pg_catalog.length(p_group_key) > 255 THEN
+        RAISE EXCEPTION '%group_key must have 1 to 255 characters, got %', p_argument,
+                pg_catalog.length(p_group_key)
+            USING ERRCODE = 'PQ005', HINT = 'Pass NULL for a message without a key.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_message_options(text, integer, text) IS
+    'internal: raises PQ004 or PQ005 for a bad priority or group key';
+
+-- _admit(queue_id, group_concurrency, group_key, count)
+--   Of count new messages of the key, how many take a place at once: the
+--   room the key has (group_concurrency less its messages holding one),
+--   which this takes. The others wait for their key (rank NULL). Locks the
+--   key's row until the transaction ends, so that the key's messages are let
+--   in in id order and never more than group_concurrency at once.
+CREATE FUNCTION @extschema@._admit(
+    p_queue_id bigint, p_group_concurrency integer, p_group_key text, p_count integer)
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_active integer;
+    v_admitted integer;
+BEGIN
+    LOOP
+        SELECT g.active INTO v_active
+        FROM @extschema@.pgqrs_groups g
+        WHERE g.queue_id = p_queue_id AND g.group_key = p_group_key
+        FOR UPDATE;
+        IF FOUND THEN
+            v_admitted := least(p_count, greatest(p_group_concurrency - v_active, 0));
+            IF v_admitted > 0 THEN
+                UPDATE @extschema@.pgqrs_groups g SET active = g.active + v_admitted
+                WHERE g.queue_id = p_queue_id AND g.group_key = p_group_key;
+            END IF;
+            RETURN v_admitted;
+        END IF;
+        -- A new key (or one whose last message just finished): its first messages take their places.
+        v_admitted := least(p_count, p_group_concurrency);
+        INSERT INTO @extschema@.pgqrs_groups (queue_id, group_key, active)
+        VALUES (p_queue_id, p_group_key, v_admitted)
+        ON CONFLICT DO NOTHING;
+        IF FOUND THEN
+            RETURN v_admitted;
+        END IF;
+        -- A concurrent enqueue made the row first: lock it, as above.
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._admit(bigint, integer, text, integer) IS
+    'internal: how many new messages of a group key take a place now';
+
+-- _admit_batch(queue_id, group_concurrency, group_keys)
+--   _admit() for many messages, keys in key order (so that two sessions lock
+--   them in the same order): per message, in order, whether it takes a place
+--   now (true for one without a key). The first of a key's messages do.
+CREATE FUNCTION @extschema@._admit_batch(p_queue_id bigint, p_group_concurrency integer, p_group_keys text[])
+RETURNS boolean[]
+LANGUAGE sql
+AS $$
+    SELECT ARRAY(
+        SELECT i.group_key IS NULL
+               OR pg_catalog.row_number() OVER (PARTITION BY i.group_key ORDER BY i.n) <= a.admitted
+        FROM unnest(p_group_keys) WITH ORDINALITY AS i (group_key, n)
+        LEFT JOIN (
+            SELECT k.group_key, @extschema@._admit(p_queue_id, p_group_concurrency, k.group_key, k.count) AS admitted
+            FROM (SELECT g AS group_key, pg_catalog.count(*)::integer AS count
+                  FROM unnest(p_group_keys) g WHERE g IS NOT NULL
+                  GROUP BY g ORDER BY g OFFSET 0) k
+        ) a ON a.group_key = i.group_key
+        ORDER BY i.n)
+$$;
+COMMENT ON FUNCTION @extschema@._admit_batch(bigint, integer, text[]) IS
+    'internal: per message of a batch, whether its group key lets it in now';
+
+-- _refill_groups(queue_id, finished, none_gone)
+--   finished: the group keys of messages that held a place and are gone (one
+--   entry per message). For each key, in key order (so that two sessions lock
+--   keys in the same order), gives the places back and lets in the key's
+--   oldest waiting messages while it has room: they join the end of the line,
+--   ranked at the id sequence's value, so that a key with many messages takes
+--   turns with the others instead of going first. Deletes the row of a key
+--   with nothing left. Also called with each key once and no message gone
+--   (alter_queue raising group_concurrency: finished holds the keys, and the
+--   counts are taken as 0 when p_none_gone).
+CREATE FUNCTION @extschema@._refill_groups(
+    p_queue_id bigint, p_finished text[], p_none_gone boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_concurrency integer := (SELECT q.group_concurrency FROM @extschema@.pgqrs_queues q WHERE q.id = p_queue_id);
+    v_key text;
+    v_gone integer;
+    v_active integer;
+    v_ids bigint[];
+    v_seq bigint;
+    v_let_in integer;
+    v_first_rank bigint;
+BEGIN
+    FOR v_key, v_gone IN
+        SELECT k, CASE WHEN p_none_gone THEN 0 ELSE count(*)::integer END
+        FROM unnest(p_finished) k WHERE k IS NOT NULL GROUP BY k ORDER BY k
+    LOOP
+        SELECT g.active - v_gone INTO v_active
+        FROM @extschema@.pgqrs_groups g
+        WHERE g.queue_id = p_queue_id AND g.group_key = v_key
+        FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        v_active := greatest(v_active, 0);
+        IF v_active < v_concurrency THEN
+            -- The oldest waiting, whichever table they wait in (a delayed one keeps its turn).
+            v_ids := ARRAY(
+                SELECT w.id FROM (
+                    (SELECT m.id FROM @extschema@.pgqrs_messages m
+                     WHERE m.queue_id = p_queue_id AND m.group_key = v_key AND m.rank IS NULL
+                     ORDER BY m.id LIMIT v_concurrency - v_active)
+                    UNION ALL
+                    (SELECT d.id FROM @extschema@.pgqrs_delayed d
+                     WHERE d.queue_id = p_queue_id AND d.group_key = v_key AND d.rank IS NULL
+                     ORDER BY d.id LIMIT v_concurrency - v_active)
+                ) w
+                ORDER BY w.id
+                LIMIT v_concurrency - v_active);
+            IF cardinality(v_ids) > 0 THEN
+                v_seq := pg_catalog.pg_sequence_last_value('@extschema@.pgqrs_messages_id_seq'::regclass);
+                WITH let_in AS (
+                    UPDATE @extschema@.pgqrs_messages m
+                    SET rank = @extschema@._rank(m.priority, v_seq + w.n)
+                    FROM unnest(v_ids) WITH ORDINALITY AS w (id, n)
+                    WHERE m.queue_id = p_queue_id AND m.id = w.id AND m.rank IS NULL
+                    RETURNING m.rank
+                )
+                SELECT count(*), min(l.rank) INTO v_let_in, v_first_rank FROM let_in l;
+                v_active := v_active + v_let_in;
+                PERFORM @extschema@._lower_position(p_queue_id, v_first_rank);
+                UPDATE @extschema@.pgqrs_delayed d
+                SET rank = @extschema@._rank(d.priority, v_seq + w.n)
+                FROM unnest(v_ids) WITH ORDINALITY AS w (id, n)
+                WHERE d.queue_id = p_queue_id AND d.id = w.id AND d.rank IS NULL;
+                GET DIAGNOSTICS v_let_in = ROW_COUNT;
+                v_active := v_active + v_let_in;
+            END IF;
+        END IF;
+        IF v_active = 0 THEN
+            DELETE FROM @extschema@.pgqrs_groups g
+            WHERE g.queue_id = p_queue_id AND g.group_key = v_key;
+        ELSE
+            UPDATE @extschema@.pgqrs_groups g SET active = v_active
+            WHERE g.queue_id = p_queue_id AND g.group_key = v_key AND g.active <> v_active;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._refill_groups(bigint, text[], boolean) IS
+    'internal: gives finished messages'' places back to their keys and lets the next in';
+
+-- Rate limits: a token bucket of a second's deliveries (at least one) per
+-- rate-limited queue, kept in the sequence pgqrs_tokens_<queue id> (made and
+-- dropped by create_queue, alter_queue and drop_queue, outside the extension
+-- as the positions are): its value counts the deliveries so far on a clock
+-- that ticks rate_limit times a second, floor(epoch * rate_limit). A bucket
+-- that is full stays full (the count is moved up to the clock before it
+-- grows). A sequence rather than a row: nextval() counts without locks, so
+-- dequeues never wait for each other's commit, and leaves no dead rows.
+-- Dequeues that read the count at the same moment may together take more
+-- than the bucket held; what they took is counted all the same, so the
+-- rate over any longer time stays the limit.
+
+-- _tokens(queue_id)
+--   The queue's token sequence, or NULL when it has no rate limit.
+CREATE FUNCTION @extschema@._tokens(p_queue_id bigint)
+RETURNS regclass
+LANGUAGE sql STABLE
+AS $$ SELECT pg_catalog.to_regclass('@extschema@.pgqrs_tokens_' OPERATOR(pg_catalog.||) p_queue_id) $$;
+COMMENT ON FUNCTION @extschema@._tokens(bigint) IS
+    'internal: the queue''s rate-limit token sequence, or NULL';
+
+-- _set_rate_limit(queue_id, rate_limit)
+--   Makes the queue's token sequence, with a full bucket, or drops it (NULL).
+--   Its name is made of the queue's id, never of a user-supplied name.
+CREATE FUNCTION @extschema@._set_rate_limit(p_queue_id bigint, p_rate_limit double precision)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF p_rate_limit IS NULL THEN
+        IF @extschema@._tokens(p_queue_id) IS NOT NULL THEN
+            EXECUTE pg_catalog.format('DROP SEQUENCE %s', @extschema@._tokens(p_queue_id));
+        END IF;
+        RETURN;
+    END IF;
+    EXECUTE pg_catalog.format('CREATE SEQUENCE IF NOT EXISTS %1$s.%2$I OWNED BY %1$s.pgqrs_queues.id',
+                              '@extschema@'::regnamespace, 'pgqrs_tokens_' OPERATOR(pg_catalog.||) p_queue_id);
+    PERFORM pg_catalog.setval(@extschema@._tokens(p_queue_id),
+                              floor(extract(epoch FROM clock_timestamp()) * p_rate_limit)::bigint);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._set_rate_limit(bigint, double precision) IS
+    'internal: makes (with a full bucket) or drops a queue''s rate-limit token sequence';
+
+-- _rate_tokens(queue, now)
+--   How many messages a rate-limited queue may deliver now: the bucket's
+--   size (a second's worth, at least 1) less what the count is ahead of the
+--   clock. 0 when its sequence is missing.
+CREATE FUNCTION @extschema@._rate_tokens(p_queue @extschema@.pgqrs_queues, p_now timestamptz)
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_tokens regclass := @extschema@._tokens(p_queue.id);
+    v_clock bigint := floor(extract(epoch FROM p_now) * p_queue.rate_limit)::bigint;
+BEGIN
+    IF v_tokens IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN greatest(floor(greatest(p_queue.rate_limit, 1))::bigint
+                    - greatest(pg_catalog.pg_sequence_last_value(v_tokens) - v_clock, 0), 0);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._rate_tokens(@extschema@.pgqrs_queues, timestamptz) IS
+    'internal: how many messages a rate-limited queue may deliver now';
+
+-- _spend_tokens(queue, now, count)
+--   Counts count deliveries (see _rate_tokens()).
+CREATE FUNCTION @extschema@._spend_tokens(p_queue @extschema@.pgqrs_queues, p_now timestamptz, p_count integer)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_tokens regclass := @extschema@._tokens(p_queue.id);
+    v_clock bigint := floor(extract(epoch FROM p_now) * p_queue.rate_limit)::bigint;
+BEGIN
+    IF v_tokens IS NULL OR p_count = 0 THEN
+        RETURN;
+    END IF;
+    IF pg_catalog.pg_sequence_last_value(v_tokens) < v_clock THEN  -- was full: counts from the clock
+        PERFORM pg_catalog.setval(v_tokens, v_clock);
+    END IF;
+    PERFORM pg_catalog.nextval(v_tokens) FROM generate_series(1, p_count);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._spend_tokens(@extschema@.pgqrs_queues, timestamptz, integer) IS
+    'internal: counts deliveries against a rate-limited queue''s bucket';
+
 
 -- _check_queue_name(name)
 --   1 to 64 characters: letters, digits, '_', '-' and '.', not starting with
@@ -193,6 +471,25 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._check_count(text, integer) IS
     'internal: raises PQ004 or PQ006 for a count out of range';
+
+-- _check_parallel(argument, values, payloads)
+--   Raises PQ004 unless values is NULL or a one-dimensional array as long as
+--   payloads (enqueue_batch()'s arrays that run parallel to its payloads).
+CREATE FUNCTION @extschema@._check_parallel(p_argument text, p_values anyarray, p_payloads jsonb[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_values IS NOT NULL
+       AND (array_ndims(p_values) > 1 OR cardinality(p_values) <> cardinality(p_payloads)) THEN
+        RAISE EXCEPTION '% must have one element per payload: % elements for % payloads',
+                p_argument, cardinality(p_values), cardinality(p_payloads)
+            USING ERRCODE = 'PQ004', HINT = 'Pass NULL for the defaults.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_parallel(text, anyarray, jsonb[]) IS
+    'internal: raises PQ004 unless an array runs parallel to the payloads';
 
 -- _check_ids(argument, ids)
 --   An array of message ids: not NULL, one-dimensional (PQ004), at most
@@ -262,7 +559,8 @@ COMMENT ON FUNCTION @extschema@._check_worker(bigint, @extschema@.pgqrs_queues) 
 --   Moves messages from pgqrs_messages (and, without a worker_id, from
 --   pgqrs_delayed) to pgqrs_archive in one statement, stamping archived_at
 --   and processing_duration. With a worker_id, only the messages leased to
---   that worker move. Returns the ids moved.
+--   that worker move. The places their group keys held go to the keys' next
+--   messages (_refill_groups()). Returns the ids moved.
 CREATE FUNCTION @extschema@._move_to_archive(
     p_queue_id bigint, p_ids bigint[], p_worker_id bigint, p_dead_lettered boolean)
 RETURNS SETOF bigint
@@ -270,8 +568,9 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_now timestamptz := pg_catalog.clock_timestamp();
+    v_ids bigint[];
+    v_keys text[];
 BEGIN
-    RETURN QUERY
     WITH bounds AS (  -- the lowest and highest id bound the index scans (see above)
         SELECT min(i) AS first, max(i) AS last FROM unnest(p_ids) i
     ), moved AS (
@@ -290,22 +589,34 @@ BEGIN
           AND d.id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
           AND d.id = ANY (p_ids)
         RETURNING d.*
+    ), gone AS (
+        SELECT * FROM moved UNION ALL SELECT * FROM moved_delayed
+    ), archived AS (
+        INSERT INTO @extschema@.pgqrs_archive AS a
+            (id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at, worker_id,
+             archived_at, processing_duration, dead_lettered, priority, group_key)
+        SELECT m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at, m.worker_id,
+               v_now, v_now - m.dequeued_at, p_dead_lettered, m.priority, m.group_key
+        FROM gone m
+        RETURNING a.id
     )
-    INSERT INTO @extschema@.pgqrs_archive AS a
-        (id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at, worker_id,
-         archived_at, processing_duration, dead_lettered)
-    SELECT m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at, m.worker_id,
-           v_now, v_now - m.dequeued_at, p_dead_lettered
-    FROM (SELECT * FROM moved UNION ALL SELECT * FROM moved_delayed) m
-    RETURNING a.id;
+    SELECT (SELECT array_agg(a.id) FROM archived a),
+           (SELECT array_agg(m.group_key) FROM gone m WHERE m.group_key IS NOT NULL AND m.rank IS NOT NULL)
+    INTO v_ids, v_keys;
+    IF v_keys IS NOT NULL THEN
+        PERFORM @extschema@._refill_groups(p_queue_id, v_keys);
+    END IF;
+    RETURN QUERY SELECT unnest(v_ids);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._move_to_archive(bigint, bigint[], bigint, boolean) IS
     'internal: moves messages to the archive; returns the ids moved';
 
--- _check_queue_settings(max_attempts, max_payload_bytes)
---   The settings create_queue and alter_queue take: at least 1 each (PQ004).
-CREATE FUNCTION @extschema@._check_queue_settings(p_max_attempts integer, p_max_payload_bytes integer)
+-- _check_queue_settings(max_attempts, max_payload_bytes, group_concurrency, rate_limit)
+--   The settings create_queue and alter_queue take: at least 1 each, a
+--   rate_limit above 0 and at most a million a second (PQ004).
+CREATE FUNCTION @extschema@._check_queue_settings(
+    p_max_attempts integer, p_max_payload_bytes integer, p_group_concurrency integer, p_rate_limit double precision)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -318,9 +629,17 @@ BEGIN
         RAISE EXCEPTION 'max_payload_bytes must be at least 1, got %', p_max_payload_bytes
             USING ERRCODE = 'PQ004';
     END IF;
+    IF p_group_concurrency < 1 THEN
+        RAISE EXCEPTION 'group_concurrency must be at least 1, got %', p_group_concurrency
+            USING ERRCODE = 'PQ004';
+    END IF;
+    IF NOT p_rate_limit > 0 OR p_rate_limit > 1000000 THEN  -- NOT >: NaN too
+        RAISE EXCEPTION 'rate_limit must be above 0 and at most 1000000 messages a second (or NULL for no limit), got %', p_rate_limit
+            USING ERRCODE = 'PQ004';
+    END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._check_queue_settings(integer, integer) IS
+COMMENT ON FUNCTION @extschema@._check_queue_settings(integer, integer, integer, double precision) IS
     'internal: raises PQ004 for bad queue settings';
 
 -- _queue_for_enqueue(queue_name, ready)
@@ -370,7 +689,7 @@ COMMENT ON FUNCTION @extschema@._payload_too_large(text, integer, text, integer)
     'internal: raises PQ005 for a payload over max_payload_bytes';
 
 -- _bury_exhausted(queue, qty, now, after)
---   Among the next qty visible messages with ids above after (oldest first,
+--   Among the next qty visible messages ranked from after on (first in line first,
 --   skipping those locked by other sessions), moves the ones that used up the
 --   queue's max_attempts to the archive as dead letters. Returns how many.
 --   Only for queues with a delivery limit.
@@ -386,8 +705,8 @@ BEGIN
     FROM (
         SELECT m.id, m.read_ct
         FROM @extschema@.pgqrs_messages m
-        WHERE m.queue_id = p_queue.id AND m.id > p_after AND m.vt <= p_now
-        ORDER BY m.id
+        WHERE m.queue_id = p_queue.id AND m.rank IS NOT NULL AND m.rank >= p_after AND m.vt <= p_now
+        ORDER BY m.rank
         LIMIT p_qty
         FOR UPDATE SKIP LOCKED
     ) c;
@@ -443,9 +762,9 @@ BEGIN
             worker_id = NULL
         WHERE m.queue_id = p_queue_id
           AND m.worker_id = ANY (p_worker_ids)
-        RETURNING m.id
+        RETURNING m.rank
     )
-    SELECT count(*), min(r.id) INTO v_count, v_first FROM released r;
+    SELECT count(*), min(r.rank) INTO v_count, v_first FROM released r;
     PERFORM @extschema@._lower_position(p_queue_id, v_first);
     RETURN v_count;
 END

@@ -18,10 +18,12 @@ CREATE TABLE @extschema@.pgqrs_queues (
     notify       boolean NOT NULL DEFAULT false,
     created_at   timestamptz NOT NULL DEFAULT now(),
     paused       boolean NOT NULL DEFAULT false,
-    max_payload_bytes integer NOT NULL DEFAULT 1048576 CHECK (max_payload_bytes >= 1)
+    max_payload_bytes integer NOT NULL DEFAULT 1048576 CHECK (max_payload_bytes >= 1),
+    group_concurrency integer NOT NULL DEFAULT 1 CHECK (group_concurrency >= 1),
+    rate_limit   double precision CHECK (rate_limit > 0)
 );
 COMMENT ON TABLE @extschema@.pgqrs_queues IS
-    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel(); paused: dequeues deliver nothing; max_payload_bytes: the largest payload an enqueue accepts (pg_column_size of the jsonb)';
+    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel(); paused: dequeues deliver nothing; max_payload_bytes: the largest payload an enqueue accepts (pg_column_size of the jsonb); group_concurrency: messages of one group key in flight at once; rate_limit: deliveries per second over all sessions (NULL: no limit)';
 
 CREATE TABLE @extschema@.pgqrs_workers (
     id           bigserial PRIMARY KEY,
@@ -51,6 +53,9 @@ CREATE TABLE @extschema@.pgqrs_messages (
     read_ct     integer NOT NULL DEFAULT 0,
     dequeued_at timestamptz,
     worker_id   bigint,
+    priority    integer NOT NULL DEFAULT 0,
+    group_key   text,
+    rank        bigint,
     PRIMARY KEY (queue_id, id)
 ) WITH (fillfactor = 80);
 COMMENT ON TABLE @extschema@.pgqrs_messages IS
@@ -61,6 +66,21 @@ COMMENT ON COLUMN @extschema@.pgqrs_messages.read_ct IS
     'number of deliveries so far';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.worker_id IS
     'the worker that holds or last held the lease (NULL when leased anonymously or released)';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.priority IS
+    'higher is delivered first (-32768 to 32767, default 0)';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.group_key IS
+    'messages of one key are delivered in id order, at most the queue''s group_concurrency at once (NULL: no key)';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.rank IS
+    'the message''s place in its queue''s line (dequeues take the lowest first): its id when enqueued, the id sequence''s value when its key let it in, less priority * 2^47; NULL while it waits for its key';
+
+-- The line dequeues take messages from: by rank, which is the id for a message
+-- of priority 0 that waited for no key (see _rank()). Messages waiting for their
+-- key (rank NULL) are not in it, so a key with a million waiting costs nothing.
+CREATE INDEX pgqrs_messages_rank_idx ON @extschema@.pgqrs_messages (queue_id, rank)
+    WHERE rank IS NOT NULL;
+-- A key's waiting messages, oldest first: the next one to let in.
+CREATE INDEX pgqrs_messages_waiting_idx ON @extschema@.pgqrs_messages (queue_id, group_key, id)
+    WHERE rank IS NULL;
 
 -- Messages waiting out a delay (from enqueue, or from release) wait here,
 -- ordered by vt, and move to pgqrs_messages, ids unchanged, when a dequeue
@@ -76,9 +96,14 @@ CREATE TABLE @extschema@.pgqrs_delayed (
     read_ct     integer NOT NULL DEFAULT 0,
     dequeued_at timestamptz,
     worker_id   bigint,
+    priority    integer NOT NULL DEFAULT 0,
+    group_key   text,
+    rank        bigint,
     PRIMARY KEY (queue_id, id)
 );
 CREATE INDEX pgqrs_delayed_due_idx ON @extschema@.pgqrs_delayed (queue_id, vt);
+CREATE INDEX pgqrs_delayed_waiting_idx ON @extschema@.pgqrs_delayed (queue_id, group_key, id)
+    WHERE rank IS NULL;
 COMMENT ON TABLE @extschema@.pgqrs_delayed IS
     'pgqrs messages not visible before vt and held by no worker; a dequeue moves them to pgqrs_messages when due';
 
@@ -94,6 +119,8 @@ CREATE TABLE @extschema@.pgqrs_archive (
     archived_at         timestamptz NOT NULL,
     processing_duration interval,
     dead_lettered       boolean NOT NULL DEFAULT false,
+    priority            integer NOT NULL DEFAULT 0,
+    group_key           text,
     PRIMARY KEY (queue_id, id)
 );
 CREATE INDEX pgqrs_archive_archived_at_idx
@@ -104,3 +131,19 @@ COMMENT ON TABLE @extschema@.pgqrs_archive IS
     'pgqrs processed messages (archive) and dead letters (dead_lettered = true)';
 COMMENT ON COLUMN @extschema@.pgqrs_archive.processing_duration IS
     'archived_at minus dequeued_at: how long the last delivery took to finish';
+
+-- Group keys with messages let in (see pgqrs_messages.group_key): active counts
+-- the key's messages that hold a place (ready, leased, or delayed for a retry),
+-- at most the queue's group_concurrency while others of the key wait. The row
+-- is locked by every enqueue of the key and every message of it that
+-- finishes, so a key's messages are let in one at a time, in id order; it is
+-- deleted when nothing of the key is left.
+CREATE TABLE @extschema@.pgqrs_groups (
+    queue_id  bigint NOT NULL,
+    group_key text NOT NULL,
+    active    integer NOT NULL CHECK (active >= 0),
+    PRIMARY KEY (queue_id, group_key)
+);
+COMMENT ON TABLE @extschema@.pgqrs_groups IS
+    'pgqrs group keys with unfinished messages: how many of each hold a place (at most group_concurrency)';
+

@@ -2,21 +2,23 @@
 -- metrics_all() in functions/).
 
 -- messages: every message not yet finished, wherever it waits, with its state
--- at statement_timestamp(): ready, in_flight (leased) or delayed.
+-- at statement_timestamp(): ready, in_flight (leased), delayed, or waiting
+-- (for its group key).
 CREATE VIEW @extschema@.messages AS
 SELECT m.*,
-       CASE WHEN m.vt <= statement_timestamp() THEN 'ready'
+       CASE WHEN m.rank IS NULL THEN 'waiting'
+            WHEN m.vt <= statement_timestamp() THEN 'ready'
             WHEN m.dequeued_at IS NOT NULL THEN 'in_flight'
             ELSE 'delayed' END AS state
 FROM @extschema@.pgqrs_messages m
 UNION ALL
-SELECT d.*, 'delayed' AS state
+SELECT d.*, CASE WHEN d.rank IS NULL THEN 'waiting' ELSE 'delayed' END AS state
 FROM @extschema@.pgqrs_delayed d;
 COMMENT ON VIEW @extschema@.messages IS
-    'every message not yet finished (pgqrs_messages and pgqrs_delayed), with its state: ready, in_flight or delayed';
+    'every message not yet finished (pgqrs_messages and pgqrs_delayed), with its state: ready, in_flight, delayed or waiting (for its group key)';
 
 -- queue_metrics: one row per queue, read at statement_timestamp().
---   ready             visible now
+--   ready             visible now (and in line: not waiting for its group key)
 --   in_flight         leased, lease not yet run out
 --   delayed           not visible yet and not leased (enqueued with a delay, or released with one)
 --   archived          in the archive, dead letters not counted
@@ -24,12 +26,14 @@ COMMENT ON VIEW @extschema@.messages IS
 --   oldest_ready_age  how long ago the oldest ready message was enqueued
 --   paused            dequeues deliver nothing (pause_queue())
 --   max_attempts, notify, max_payload_bytes   the queue's settings (alter_queue())
+--   waiting           messages waiting for their group key (its places are taken)
+--   group_concurrency, rate_limit             the queue's settings (alter_queue())
 -- New columns go last, so that an upgrade can CREATE OR REPLACE the view.
 CREATE VIEW @extschema@.queue_metrics AS
 SELECT q.queue_name,
        m.ready,
        m.in_flight,
-       m.delayed + d.waiting AS delayed,
+       m.delayed + d.delayed AS delayed,
        a.archived,
        a.dead_lettered,
        statement_timestamp() - m.oldest_ready_at AS oldest_ready_age,
@@ -37,18 +41,24 @@ SELECT q.queue_name,
        q.paused,
        q.max_attempts,
        q.notify,
-       q.max_payload_bytes
+       q.max_payload_bytes,
+       m.waiting + d.waiting AS waiting,
+       q.group_concurrency,
+       q.rate_limit
 FROM @extschema@.pgqrs_queues q
 CROSS JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE m.vt <= statement_timestamp()) AS ready,
+    SELECT count(*) FILTER (WHERE m.rank IS NOT NULL AND m.vt <= statement_timestamp()) AS ready,
            count(*) FILTER (WHERE m.vt > statement_timestamp() AND m.dequeued_at IS NOT NULL) AS in_flight,
-           count(*) FILTER (WHERE m.vt > statement_timestamp() AND m.dequeued_at IS NULL) AS delayed,
-           min(m.enqueued_at) FILTER (WHERE m.vt <= statement_timestamp()) AS oldest_ready_at
+           count(*) FILTER (WHERE m.rank IS NOT NULL AND m.vt > statement_timestamp() AND m.dequeued_at IS NULL) AS delayed,
+           count(*) FILTER (WHERE m.rank IS NULL) AS waiting,
+           min(m.enqueued_at) FILTER (WHERE m.rank IS NOT NULL AND m.vt <= statement_timestamp()) AS oldest_ready_at
     FROM @extschema@.pgqrs_messages m
     WHERE m.queue_id = q.id
 ) m
 CROSS JOIN LATERAL (
-    SELECT count(*) AS waiting FROM @extschema@.pgqrs_delayed d WHERE d.queue_id = q.id
+    SELECT count(*) FILTER (WHERE d.rank IS NOT NULL) AS delayed,
+           count(*) FILTER (WHERE d.rank IS NULL) AS waiting
+    FROM @extschema@.pgqrs_delayed d WHERE d.queue_id = q.id
 ) d
 CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE NOT a.dead_lettered) AS archived,
@@ -57,7 +67,7 @@ CROSS JOIN LATERAL (
     WHERE a.queue_id = q.id
 ) a;
 COMMENT ON VIEW @extschema@.queue_metrics IS
-    'per queue: messages ready, in flight, delayed, archived, dead-lettered, age of the oldest ready message, paused, and its settings';
+    'per queue: messages ready, in flight, delayed, archived, dead-lettered, waiting for their group key, age of the oldest ready message, paused, and its settings';
 
 -- worker_health: one row per worker.
 --   messages_held  messages leased to the worker whose lease has not run out

@@ -9,11 +9,52 @@
 -- upgraded schema equals a fresh 0.3.0 one.
 \echo Use "ALTER EXTENSION pgqrs UPDATE TO '0.3.0'" to load this file. \quit
 
--- Tables: two new columns, each with a constant default or none (no rewrite).
+-- Tables: new columns, each with a constant default or none (no rewrite).
 ALTER TABLE @extschema@.pgqrs_queues
-    ADD COLUMN max_payload_bytes integer NOT NULL DEFAULT 1048576 CHECK (max_payload_bytes >= 1);
+    ADD COLUMN max_payload_bytes integer NOT NULL DEFAULT 1048576 CHECK (max_payload_bytes >= 1),
+    ADD COLUMN group_concurrency integer NOT NULL DEFAULT 1 CHECK (group_concurrency >= 1),
+    ADD COLUMN rate_limit double precision CHECK (rate_limit > 0);
 COMMENT ON TABLE @extschema@.pgqrs_queues IS
-    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel(); paused: dequeues deliver nothing; max_payload_bytes: the largest payload an enqueue accepts (pg_column_size of the jsonb)';
+    'pgqrs queues; max_attempts is the number of deliveries after which a message is dead-lettered (NULL: no limit); notify: enqueues send a notification on notify_channel(); paused: dequeues deliver nothing; max_payload_bytes: the largest payload an enqueue accepts (pg_column_size of the jsonb); group_concurrency: messages of one group key in flight at once; rate_limit: deliveries per second over all sessions (NULL: no limit)';
+
+-- Priorities and group keys (see tables.sql). The messages there are all in
+-- line, by id, as before: each table's rows are written once, here.
+ALTER TABLE @extschema@.pgqrs_messages
+    ADD COLUMN priority integer NOT NULL DEFAULT 0,
+    ADD COLUMN group_key text,
+    ADD COLUMN rank bigint;
+ALTER TABLE @extschema@.pgqrs_delayed
+    ADD COLUMN priority integer NOT NULL DEFAULT 0,
+    ADD COLUMN group_key text,
+    ADD COLUMN rank bigint;
+ALTER TABLE @extschema@.pgqrs_archive
+    ADD COLUMN priority integer NOT NULL DEFAULT 0,
+    ADD COLUMN group_key text;
+UPDATE @extschema@.pgqrs_messages SET rank = id;
+UPDATE @extschema@.pgqrs_delayed SET rank = id;
+COMMENT ON COLUMN @extschema@.pgqrs_messages.priority IS
+    'higher is delivered first (-32768 to 32767, default 0)';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.group_key IS
+    'messages of one key are delivered in id order, at most the queue''s group_concurrency at once (NULL: no key)';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.rank IS
+    'the message''s place in its queue''s line (dequeues take the lowest first): its id when enqueued, the id sequence''s value when its key let it in, less priority * 2^47; NULL while it waits for its key';
+CREATE INDEX pgqrs_messages_rank_idx ON @extschema@.pgqrs_messages (queue_id, rank)
+    WHERE rank IS NOT NULL;
+CREATE INDEX pgqrs_messages_waiting_idx ON @extschema@.pgqrs_messages (queue_id, group_key, id)
+    WHERE rank IS NULL;
+CREATE INDEX pgqrs_delayed_waiting_idx ON @extschema@.pgqrs_delayed (queue_id, group_key, id)
+    WHERE rank IS NULL;
+CREATE TABLE @extschema@.pgqrs_groups (
+    queue_id  bigint NOT NULL,
+    group_key text NOT NULL,
+    active    integer NOT NULL CHECK (active >= 0),
+    PRIMARY KEY (queue_id, group_key)
+);
+COMMENT ON TABLE @extschema@.pgqrs_groups IS
+    'pgqrs group keys with unfinished messages: how many of each hold a place (at most group_concurrency)';
+-- pgqrs:extension-only:begin
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_groups', '');
+-- pgqrs:extension-only:end
 -- Workers registered before the upgrade keep registered_by NULL: any role may
 -- still act for them, so that running workers go on across the upgrade.
 ALTER TABLE @extschema@.pgqrs_workers ADD COLUMN registered_by text;
@@ -25,6 +66,10 @@ DROP FUNCTION @extschema@.create_queue(text, integer, boolean, boolean);
 DROP FUNCTION @extschema@.reap_workers(integer);
 DROP FUNCTION @extschema@._queue_for_enqueue(text, boolean);
 DROP FUNCTION @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz);
+DROP FUNCTION @extschema@.enqueue(text, jsonb, integer);
+DROP FUNCTION @extschema@.enqueue_batch(text, jsonb[], integer);
+-- Its columns change (the messages' new ones come before state).
+DROP VIEW @extschema@.messages;
 
 -- pgqrs:functions
 

@@ -1,12 +1,13 @@
 -- delete(queue_name, msg_id, worker_id)
 --   Removes a processed message: with a worker_id, only while it is leased to
---   that worker. One statement on the hot path; the queue is looked up again
+--   that worker. A message of a group key that held a place gives it to the
+--   key's next one. One statement on the hot path; the queue is looked up again
 --   only to tell an unknown queue from a message that is not there.
 --
 --   Returns  boolean: whether it was there (and leased to worker_id)
 --   Errors   PQ001 (no such queue), PQ003 (invalid name)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.delete(
     queue_name text,
@@ -22,21 +23,25 @@ AS $$
 -- DELETE is a reserved word, so the arguments cannot be qualified with the
 -- function's name: they win over columns here, and columns are qualified.
 #variable_conflict use_variable
+DECLARE
+    v_gone record;  -- what its group key needs to know
 BEGIN
     DELETE FROM @extschema@.pgqrs_messages m
     WHERE m.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
       AND m.id = msg_id
-      AND (worker_id IS NULL OR m.worker_id = worker_id);
-    IF FOUND THEN
-        RETURN true;
-    END IF;
-    IF worker_id IS NULL THEN
+      AND (worker_id IS NULL OR m.worker_id = worker_id)
+    RETURNING m.queue_id, m.group_key, m.rank INTO v_gone;
+    IF NOT FOUND AND worker_id IS NULL THEN
         DELETE FROM @extschema@.pgqrs_delayed d
         WHERE d.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
-          AND d.id = msg_id;
-        IF FOUND THEN
-            RETURN true;
+          AND d.id = msg_id
+        RETURNING d.queue_id, d.group_key, d.rank INTO v_gone;
+    END IF;
+    IF FOUND THEN
+        IF v_gone.group_key IS NOT NULL AND v_gone.rank IS NOT NULL THEN  -- it held a place
+            PERFORM @extschema@._refill_groups(v_gone.queue_id, ARRAY[v_gone.group_key]);
         END IF;
+        RETURN true;
     END IF;
     PERFORM @extschema@._queue(queue_name);
     RETURN false;

@@ -5,7 +5,7 @@
 --   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (NULL or
 --            multi-dimensional ids), PQ006 (too many ids)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.delete_batch(
     queue_name text,
@@ -20,9 +20,10 @@ SET enable_bitmapscan = off
 AS $$
 DECLARE
     v_queue_id bigint := (@extschema@._queue(delete_batch.queue_name)).id;
+    v_ids bigint[];
+    v_keys text[];
 BEGIN
     PERFORM @extschema@._check_ids('msg_ids', delete_batch.msg_ids);
-    RETURN QUERY
     WITH bounds AS (  -- the lowest and highest id bound the index scans (see overview.sql)
         SELECT min(i) AS first, max(i) AS last FROM unnest(delete_batch.msg_ids) i
     ), ready AS (
@@ -31,7 +32,7 @@ BEGIN
           AND m.id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
           AND m.id = ANY (delete_batch.msg_ids)
           AND (delete_batch.worker_id IS NULL OR m.worker_id = delete_batch.worker_id)
-        RETURNING m.id
+        RETURNING m.id, m.group_key, m.rank
     ), delayed AS (
         -- Only for ids that were not among the visible and leased messages.
         DELETE FROM @extschema@.pgqrs_delayed d
@@ -40,9 +41,17 @@ BEGIN
           AND d.queue_id = v_queue_id
           AND d.id BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
           AND d.id = ANY (delete_batch.msg_ids)
-        RETURNING d.id
+        RETURNING d.id, d.group_key, d.rank
+    ), gone AS (
+        SELECT * FROM ready UNION ALL SELECT * FROM delayed
     )
-    SELECT r.id FROM ready r UNION ALL SELECT d.id FROM delayed d;
+    SELECT array_agg(g.id), array_agg(g.group_key) FILTER (WHERE g.group_key IS NOT NULL AND g.rank IS NOT NULL)
+    INTO v_ids, v_keys
+    FROM gone g;
+    IF v_keys IS NOT NULL THEN  -- places their keys held go to the keys' next messages
+        PERFORM @extschema@._refill_groups(v_queue_id, v_keys);
+    END IF;
+    RETURN QUERY SELECT unnest(v_ids);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.delete_batch(text, bigint[], bigint) IS

@@ -1,6 +1,10 @@
 -- dequeue(queue_name, qty, vt_seconds, worker_id, wait_seconds)
---   Leases up to qty visible messages, oldest first, skipping rows other
---   sessions have locked. Each stays invisible for vt_seconds, its read_ct
+--   Leases up to qty visible messages, first in line first (the highest
+--   priority, then the oldest; a message of a group key joins the line when
+--   its key lets it in, see enqueue()), skipping rows other sessions have
+--   locked. A queue with a rate_limit delivers no more than that many a
+--   second over all sessions (a second's worth at once at most): a dequeue
+--   gets what it may now, a long poll waits for the rest. Each stays invisible for vt_seconds, its read_ct
 --   grows by one and it records worker_id. A message whose lease runs out is
 --   delivered again; one that has been delivered max_attempts times is moved
 --   to the dead letters instead. A worker_id must belong to an active worker
@@ -13,13 +17,14 @@
 --   Only under READ COMMITTED, where each poll sees what committed meanwhile.
 --   A paused queue delivers nothing (see pause_queue()).
 --
---   Returns  SETOF pgqrs_messages: the leased messages, oldest first
+--   Returns  SETOF pgqrs_messages: the leased messages, first in line first
 --   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (qty,
 --            vt_seconds, wait_seconds; a long poll outside READ COMMITTED),
 --            PQ006 (qty), PQ008 (worker unknown, of another queue or role),
 --            PQ009 (worker not active)
 --   Reads    pgqrs_queues, pgqrs_workers
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, the queue's position
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, the queue's
+--            position, pgqrs_groups (dead letters), the queue's token sequence
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.dequeue(
     queue_name text,
@@ -44,10 +49,16 @@ DECLARE
     v_due_first bigint;
     v_due_last bigint;
     v_due_until timestamptz;
+    v_due_rank bigint;
     v_ids bigint[];
+    v_first_id bigint;
+    v_last_id bigint;
+    v_last_rank bigint;
+    v_tokens integer;  -- of a rate-limited queue: how many it may deliver now
+    v_take integer;
     v_leased integer;
     v_worker_locked boolean := false;
-    v_after bigint;  -- the pick takes newer ids only: from the position, then past each round's
+    v_after bigint;  -- the pick takes ranks from here on: the position, then each round's last
     v_position regclass;
     v_from bigint;
     v_sweep_setting text;
@@ -92,15 +103,18 @@ BEGIN
         v_now := clock_timestamp();  -- a parameter, so an index condition below
         -- Where the pick starts: at the queue's position, or at its head when this
         -- session's sweep is due (see overview.sql).
-        v_from := coalesce(pg_sequence_last_value(v_position), 0);
+        v_from := coalesce(pg_sequence_last_value(v_position), -9223372036854775808);
         v_sweep_after := coalesce(nullif(current_setting(v_sweep_setting, true), ''), '0');
         v_sweep := v_position IS NULL OR v_sweep_after::double precision <= extract(epoch FROM v_now);
-        v_after := CASE WHEN v_sweep THEN 0 ELSE v_from - 1 END;
+        v_after := CASE WHEN v_sweep THEN -9223372036854775808 ELSE v_from END;
         v_swept_at := v_now;
         v_entries_read := pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_pkey'::regclass);
 
-        -- A paused queue delivers nothing, as if it were empty.
-        IF NOT v_queue.paused THEN
+        -- A paused queue delivers nothing, as if it were empty; a rate-limited one
+        -- what its bucket holds (see internal.sql).
+        v_tokens := CASE WHEN v_queue.rate_limit IS NULL THEN v_wanted
+                         ELSE least(v_wanted, @extschema@._rate_tokens(v_queue, v_now)) END;
+        IF NOT v_queue.paused AND v_tokens > 0 THEN
             -- Delayed messages that are due join the queue first, ids unchanged, so
             -- they take their place among the visible messages by id. A thousand at
             -- a time at least, so a burst that falls due at once soon is all there.
@@ -111,10 +125,10 @@ BEGIN
             IF (SELECT true FROM @extschema@.pgqrs_delayed x  -- ordered by vt: the (queue_id, vt) index
                 WHERE x.queue_id = v_queue.id AND x.vt <= v_now ORDER BY x.vt LIMIT 1)
                AND pg_try_advisory_xact_lock_shared(@extschema@._queue_lock_class(), hashtext(v_queue.queue_name)) THEN
-                SELECT array_agg(picked.id), min(picked.id), max(picked.id), max(picked.vt)
-                INTO v_due, v_due_first, v_due_last, v_due_until
+                SELECT array_agg(picked.id), min(picked.id), max(picked.id), max(picked.vt), min(picked.rank)
+                INTO v_due, v_due_first, v_due_last, v_due_until, v_due_rank
                 FROM (
-                    SELECT x.id, x.vt
+                    SELECT x.id, x.vt, x.rank
                     FROM @extschema@.pgqrs_delayed x
                     WHERE x.queue_id = v_queue.id AND x.vt <= v_now
                     ORDER BY x.vt
@@ -122,11 +136,11 @@ BEGIN
                     FOR UPDATE SKIP LOCKED
                 ) picked;
                 IF v_due IS NOT NULL THEN
-                    -- Their ids are older than the position: this pick, and the next
+                    -- Their ranks are below the position: this pick, and the next
                     -- dequeues, start from the first of them.
-                    IF v_due_first <= v_after THEN
-                        v_after := v_due_first - 1;
-                        PERFORM @extschema@._lower_position(v_queue.id, v_due_first);
+                    IF v_due_rank < v_after THEN
+                        v_after := v_due_rank;
+                        PERFORM @extschema@._lower_position(v_queue.id, v_due_rank);
                     END IF;
                     WITH due AS (
                         DELETE FROM @extschema@.pgqrs_delayed d
@@ -144,25 +158,30 @@ BEGIN
             -- while burying dead letters left it short of qty.
             LOOP
                 v_now := clock_timestamp();
+                v_take := least(v_wanted, v_tokens);
                 IF v_queue.max_attempts IS NOT NULL THEN
-                    v_buried := @extschema@._bury_exhausted(v_queue, v_wanted, v_now, v_after);
+                    v_buried := @extschema@._bury_exhausted(v_queue, v_take, v_now, v_after);
                 END IF;
 
-                -- Pick and lock, then lease: the picked ids, oldest first, bound
-                -- the update's index scan (see overview.sql). The leased rows
-                -- come back oldest first, over every round.
-                v_ids := ARRAY(
-                    SELECT p.id
+                -- Pick and lock, then lease: the lowest and highest picked ids
+                -- bound the update's index scan (see overview.sql). The leased
+                -- rows come back first in line first, over every round.
+                SELECT array_agg(p.id), min(p.id), max(p.id), max(p.rank)
+                INTO v_ids, v_first_id, v_last_id, v_last_rank
+                FROM (
+                    SELECT p.id, p.rank
                     FROM @extschema@.pgqrs_messages p
                     WHERE p.queue_id = v_queue.id
-                      AND p.id > v_after
+                      AND p.rank IS NOT NULL
+                      AND p.rank >= v_after
                       AND p.vt <= v_now
                       AND (v_queue.max_attempts IS NULL OR p.read_ct < v_queue.max_attempts)
-                    ORDER BY p.id
-                    LIMIT v_wanted
-                    FOR UPDATE SKIP LOCKED);
+                    ORDER BY p.rank
+                    LIMIT v_take
+                    FOR UPDATE SKIP LOCKED
+                ) p;
                 v_leased := 0;
-                IF cardinality(v_ids) > 0 THEN
+                IF v_ids IS NOT NULL THEN
                     IF dequeue.worker_id IS NOT NULL AND NOT v_worker_locked THEN
                         PERFORM @extschema@._lease_for_worker(dequeue.worker_id, v_queue);
                         v_worker_locked := true;
@@ -175,23 +194,31 @@ BEGIN
                             dequeued_at = v_now,
                             worker_id = dequeue.worker_id
                         WHERE m.queue_id = v_queue.id
-                          AND m.id BETWEEN v_ids[1] AND v_ids[cardinality(v_ids)]
+                          AND m.id BETWEEN v_first_id AND v_last_id
                           AND m.id = ANY (v_ids)
                         RETURNING m.*
                     )
-                    SELECT * FROM leased ORDER BY leased.id;
+                    SELECT * FROM leased ORDER BY leased.rank;
                     GET DIAGNOSTICS v_leased = ROW_COUNT;
-                    v_after := v_ids[cardinality(v_ids)];
-                    -- Next dequeues start past what this one took (a sweep that took
-                    -- older messages leaves the position where it was; sessions that
+                    -- Ranks may repeat (a key's next messages, let in at once): the next
+                    -- pick starts at this one's last rank, not past it.
+                    v_after := v_last_rank;
+                    -- Next dequeues start at what this one took last (a sweep that took
+                    -- messages below the position leaves it where it was; sessions that
                     -- sweep every time need none).
-                    IF v_after >= v_from AND v_sweep_after <> '0' THEN
-                        PERFORM setval(v_position, v_after + 1);
+                    IF v_after > v_from AND v_sweep_after <> '0' THEN
+                        -- Not past the newest id: an enqueue of priority 0 ranks there.
+                        PERFORM setval(v_position, least(v_after,
+                            pg_sequence_last_value('@extschema@.pgqrs_messages_id_seq'::regclass)));
+                    END IF;
+                    IF v_queue.rate_limit IS NOT NULL THEN
+                        PERFORM @extschema@._spend_tokens(v_queue, v_now, v_leased);
+                        v_tokens := v_tokens - v_leased;
                     END IF;
                 END IF;
 
                 v_wanted := v_wanted - v_leased;
-                EXIT WHEN v_wanted = 0 OR v_buried = 0;
+                EXIT WHEN v_wanted = 0 OR v_tokens = 0 OR v_buried = 0;
             END LOOP;
         END IF;
 

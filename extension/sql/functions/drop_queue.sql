@@ -8,7 +8,7 @@
 --   Errors   PQ001 (unless if_exists), PQ003 (invalid or NULL name), PQ007
 --            (not empty, without force)
 --   Reads    every table
---   Writes   every table, the queue's position sequence (dropped)
+--   Writes   every table, the queue's position and token sequences (dropped)
 --   Roles    admin
 CREATE FUNCTION @extschema@.drop_queue(
     queue_name text,
@@ -60,6 +60,7 @@ BEGIN
 
     DELETE FROM @extschema@.pgqrs_messages m WHERE m.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_delayed d WHERE d.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_groups g WHERE g.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_workers w WHERE w.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_queues q WHERE q.id = v_queue.id;
@@ -67,6 +68,7 @@ BEGIN
     IF v_position IS NOT NULL THEN
         EXECUTE format('DROP SEQUENCE %s', v_position);
     END IF;
+    PERFORM @extschema@._set_rate_limit(v_queue.id, NULL);
     RETURN true;
 END
 $$;

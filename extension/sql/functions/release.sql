@@ -1,8 +1,10 @@
 -- release(queue_name, msg_id, delay_seconds, worker_id)
 --   Gives a leased message back (a negative acknowledgement): visible again
 --   after delay_seconds (waiting in pgqrs_delayed), no longer held by any
---   worker. A message that used up its queue's max_attempts goes to the dead
---   letters instead.
+--   worker. It keeps its priority and its place in line (and a message of a
+--   group key its key's place: the key's next messages wait for it). A
+--   message that used up its queue's max_attempts goes to the dead letters
+--   instead.
 --
 --   Returns  boolean: false when the message is not leased (or not to
 --            worker_id)
@@ -25,10 +27,11 @@ AS $$
 DECLARE
     v_queue @extschema@.pgqrs_queues;
     v_read_ct integer;
+    v_rank bigint;
 BEGIN
     PERFORM @extschema@._check_seconds('delay_seconds', release.delay_seconds);
     v_queue := @extschema@._queue(release.queue_name);
-    SELECT m.read_ct INTO v_read_ct
+    SELECT m.read_ct, m.rank INTO v_read_ct, v_rank
     FROM @extschema@.pgqrs_messages m
     WHERE m.queue_id = v_queue.id
       AND m.id = release.msg_id
@@ -47,7 +50,7 @@ BEGIN
         UPDATE @extschema@.pgqrs_messages m
         SET vt = clock_timestamp(), dequeued_at = NULL, worker_id = NULL
         WHERE m.queue_id = v_queue.id AND m.id = release.msg_id;
-        PERFORM @extschema@._lower_position(v_queue.id, release.msg_id);
+        PERFORM @extschema@._lower_position(v_queue.id, v_rank);
     ELSE
         WITH moved AS (
             DELETE FROM @extschema@.pgqrs_messages m
@@ -56,7 +59,8 @@ BEGIN
         )
         INSERT INTO @extschema@.pgqrs_delayed
         SELECT m.id, m.queue_id, m.payload, m.enqueued_at,
-               clock_timestamp() + release.delay_seconds * interval '1 second', m.read_ct, NULL, NULL
+               clock_timestamp() + release.delay_seconds * interval '1 second', m.read_ct, NULL, NULL,
+               m.priority, m.group_key, m.rank
         FROM moved m;
     END IF;
     RETURN true;

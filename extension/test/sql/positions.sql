@@ -6,14 +6,14 @@ SELECT count(*) FROM pgqrs.enqueue_batch('pos', array_fill('{}'::jsonb, ARRAY[5]
 SELECT min(id) AS first FROM pgqrs.pgqrs_messages WHERE queue_id = :q \gset
 
 -- Sweeps put off for this session (as after a sweep that stepped over many entries):
--- dequeues start at the position and move it past what they took.
+-- dequeues start at the position and move it to the last they took.
 SELECT set_config(format('pgqrs.sweep_after_%s', :q), '1e12', false) IS NOT NULL AS put_off;
 SELECT id - :first AS n FROM pgqrs.dequeue('pos', 2, 300);
 SELECT pg_sequence_last_value(format('pgqrs.pgqrs_position_%s', :q)::regclass) - :first AS position;
 
--- A rolled-back dequeue leaves its message behind the position: only a sweep finds it.
+-- A rolled-back dequeue leaves its first message behind the position: only a sweep finds it.
 BEGIN;
-SELECT id - :first AS n FROM pgqrs.dequeue('pos', 1, 300);
+SELECT id - :first AS n FROM pgqrs.dequeue('pos', 2, 300);
 ROLLBACK;
 SELECT id - :first AS n FROM pgqrs.dequeue('pos', 1, 300);
 

@@ -465,8 +465,10 @@ WITH rel AS (
     LEFT JOIN pg_catalog.pg_class t ON t.oid {eq} i.indrelid
     WHERE c.relnamespace {eq} %(schema)s::pg_catalog.regnamespace
       AND c.relkind {eq} ANY (ARRAY['r', 'v', 'S', 'i']::pg_catalog."char"[])
-      -- Each queue's scan position is made with the queue: state, not a part of the script.
-      AND NOT (c.relkind {eq} 'S' AND pg_catalog.starts_with(c.relname, 'pgqrs_position_'))
+      -- Each queue's scan position and rate-limit tokens are made with the queue: state, not a
+      -- part of the script.
+      AND NOT (c.relkind {eq} 'S' AND (pg_catalog.starts_with(c.relname, 'pgqrs_position_')
+                                      OR pg_catalog.starts_with(c.relname, 'pgqrs_tokens_')))
 ), fn AS (
     SELECT p.oid, 'function ' {cat} p.proname {cat} '(' {cat} pg_catalog.oidvectortypes(p.proargtypes) {cat} ')' AS object,
            {function_privileges} AS privileges
