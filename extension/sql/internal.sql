@@ -226,19 +226,27 @@ COMMENT ON FUNCTION @extschema@._admit(bigint, integer, text, integer) IS
 --   now (true for one without a key). The first of a key's messages do.
 CREATE FUNCTION @extschema@._admit_batch(p_queue_id bigint, p_group_concurrency integer, p_group_keys text[])
 RETURNS boolean[]
-LANGUAGE sql
+LANGUAGE plpgsql
 AS $$
-    SELECT ARRAY(
+DECLARE
+    v_keys text[];
+    v_admitted integer[];
+    v_key text;
+    v_count integer;
+BEGIN
+    FOR v_key, v_count IN
+        SELECT g, count(*)::integer FROM unnest(p_group_keys) g WHERE g IS NOT NULL GROUP BY g ORDER BY g
+    LOOP
+        v_keys := v_keys || v_key;
+        v_admitted := v_admitted || @extschema@._admit(p_queue_id, p_group_concurrency, v_key, v_count);
+    END LOOP;
+    RETURN ARRAY(
         SELECT i.group_key IS NULL
-               OR pg_catalog.row_number() OVER (PARTITION BY i.group_key ORDER BY i.n) <= a.admitted
+               OR row_number() OVER (PARTITION BY i.group_key ORDER BY i.n) <= a.admitted
         FROM unnest(p_group_keys) WITH ORDINALITY AS i (group_key, n)
-        LEFT JOIN (
-            SELECT k.group_key, @extschema@._admit(p_queue_id, p_group_concurrency, k.group_key, k.count) AS admitted
-            FROM (SELECT g AS group_key, pg_catalog.count(*)::integer AS count
-                  FROM unnest(p_group_keys) g WHERE g IS NOT NULL
-                  GROUP BY g ORDER BY g OFFSET 0) k
-        ) a ON a.group_key = i.group_key
-        ORDER BY i.n)
+        LEFT JOIN unnest(v_keys, v_admitted) AS a (group_key, admitted) ON a.group_key = i.group_key
+        ORDER BY i.n);
+END
 $$;
 COMMENT ON FUNCTION @extschema@._admit_batch(bigint, integer, text[]) IS
     'internal: per message of a batch, whether its group key lets it in now';
@@ -480,8 +488,10 @@ RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
-    IF p_values IS NOT NULL
-       AND (array_ndims(p_values) > 1 OR cardinality(p_values) <> cardinality(p_payloads)) THEN
+    IF array_ndims(p_values) > 1 THEN
+        RAISE EXCEPTION '% must be a one-dimensional array', p_argument USING ERRCODE = 'PQ004';
+    END IF;
+    IF cardinality(p_values) <> cardinality(p_payloads) THEN
         RAISE EXCEPTION '% must have one element per payload: % elements for % payloads',
                 p_argument, cardinality(p_values), cardinality(p_payloads)
             USING ERRCODE = 'PQ004', HINT = 'Pass NULL for the defaults.';
