@@ -153,28 +153,29 @@ AS $$ SELECT p_seq OPERATOR(pg_catalog.-) (p_priority::bigint OPERATOR(pg_catalo
 COMMENT ON FUNCTION @extschema@._rank(integer, bigint) IS
     'internal: a message''s place in its queue''s line, from its priority and its id';
 
--- _check_message_options(argument, priority, group_key)
+-- _check_message_options(n, priority, group_key)
 --   Raises PQ004 for a priority outside -32768 to 32767 or NULL, PQ005 for a
---   group key that is empty or longer than 255 characters. argument names the
---   message in the error (a batch says which one).
-CREATE FUNCTION @extschema@._check_message_options(p_argument text, p_priority integer, p_group_key text)
+--   group key that is empty or longer than 255 characters. n: the message's
+--   place in a batch, which the error names (priorities[n], group_keys[n]);
+--   NULL for enqueue().
+CREATE FUNCTION @extschema@._check_message_options(p_n bigint, p_priority integer, p_group_key text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
     IF p_priority IS NULL OR p_priority NOT BETWEEN -32768 AND 32767 THEN
-        RAISE EXCEPTION '%priority must be between -32768 and 32767, got %', p_argument,
-                coalesce(p_priority::text, 'NULL')
+        RAISE EXCEPTION '% must be between -32768 and 32767, got %',
+                CASE WHEN p_n IS NULL THEN 'priority' ELSE format('priorities[%s]', p_n) END, coalesce(p_priority::text, 'NULL')
             USING ERRCODE = 'PQ004';
     END IF;
     IF p_group_key = '' OR pg_catalog.length(p_group_key) > 255 THEN
-        RAISE EXCEPTION '%group_key must have 1 to 255 characters, got %', p_argument,
-                pg_catalog.length(p_group_key)
+        RAISE EXCEPTION '% must have 1 to 255 characters, got %',
+                CASE WHEN p_n IS NULL THEN 'group_key' ELSE format('group_keys[%s]', p_n) END, pg_catalog.length(p_group_key)
             USING ERRCODE = 'PQ005', HINT = 'Pass NULL for a message without a key.';
     END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._check_message_options(text, integer, text) IS
+COMMENT ON FUNCTION @extschema@._check_message_options(bigint, integer, text) IS
     'internal: raises PQ004 or PQ005 for a bad priority or group key';
 
 -- _admit(queue_id, group_concurrency, group_key, count)

@@ -55,7 +55,7 @@ CREATE TABLE @extschema@.pgqrs_messages (
     worker_id   bigint,
     priority    integer NOT NULL DEFAULT 0,
     group_key   text,
-    rank        bigint,
+    rank        bigint DEFAULT 0,
     PRIMARY KEY (queue_id, id)
 ) WITH (fillfactor = 80);
 COMMENT ON TABLE @extschema@.pgqrs_messages IS
@@ -71,7 +71,7 @@ COMMENT ON COLUMN @extschema@.pgqrs_messages.priority IS
 COMMENT ON COLUMN @extschema@.pgqrs_messages.group_key IS
     'messages of one key are delivered in id order, at most the queue''s group_concurrency at once (NULL: no key)';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.rank IS
-    'the message''s place in its queue''s line (dequeues take the lowest first): its id when enqueued, the id sequence''s value when its key let it in, less priority * 2^47; NULL while it waits for its key';
+    'the message''s place in its queue''s line (dequeues take the lowest first): its id when enqueued, the id sequence''s value when its key let it in, less priority * 2^47; NULL while it waits for its key (0, ahead of priority 0, for a row written without one: by a 0.2.0 function still running when the upgrade committed)';
 
 -- The line dequeues take messages from: by rank, which is the id for a message
 -- of priority 0 that waited for no key (see _rank()). Messages waiting for their
@@ -98,7 +98,7 @@ CREATE TABLE @extschema@.pgqrs_delayed (
     worker_id   bigint,
     priority    integer NOT NULL DEFAULT 0,
     group_key   text,
-    rank        bigint,
+    rank        bigint DEFAULT 0,
     PRIMARY KEY (queue_id, id)
 );
 CREATE INDEX pgqrs_delayed_due_idx ON @extschema@.pgqrs_delayed (queue_id, vt);

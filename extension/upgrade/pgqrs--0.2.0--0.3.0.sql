@@ -22,11 +22,11 @@ COMMENT ON TABLE @extschema@.pgqrs_queues IS
 ALTER TABLE @extschema@.pgqrs_messages
     ADD COLUMN priority integer NOT NULL DEFAULT 0,
     ADD COLUMN group_key text,
-    ADD COLUMN rank bigint;
+    ADD COLUMN rank bigint DEFAULT 0;
 ALTER TABLE @extschema@.pgqrs_delayed
     ADD COLUMN priority integer NOT NULL DEFAULT 0,
     ADD COLUMN group_key text,
-    ADD COLUMN rank bigint;
+    ADD COLUMN rank bigint DEFAULT 0;
 ALTER TABLE @extschema@.pgqrs_archive
     ADD COLUMN priority integer NOT NULL DEFAULT 0,
     ADD COLUMN group_key text;
@@ -37,7 +37,7 @@ COMMENT ON COLUMN @extschema@.pgqrs_messages.priority IS
 COMMENT ON COLUMN @extschema@.pgqrs_messages.group_key IS
     'messages of one key are delivered in id order, at most the queue''s group_concurrency at once (NULL: no key)';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.rank IS
-    'the message''s place in its queue''s line (dequeues take the lowest first): its id when enqueued, the id sequence''s value when its key let it in, less priority * 2^47; NULL while it waits for its key';
+    'the message''s place in its queue''s line (dequeues take the lowest first): its id when enqueued, the id sequence''s value when its key let it in, less priority * 2^47; NULL while it waits for its key (0, ahead of priority 0, for a row written without one: by a 0.2.0 function still running when the upgrade committed)';
 CREATE INDEX pgqrs_messages_rank_idx ON @extschema@.pgqrs_messages (queue_id, rank)
     WHERE rank IS NOT NULL;
 CREATE INDEX pgqrs_messages_waiting_idx ON @extschema@.pgqrs_messages (queue_id, group_key, id)

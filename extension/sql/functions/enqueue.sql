@@ -49,7 +49,7 @@ BEGIN
             RAISE EXCEPTION 'payload must not be JSON null' USING ERRCODE = 'PQ005';
         END IF;
         PERFORM @extschema@._check_seconds('delay_seconds', enqueue.delay_seconds);
-        PERFORM @extschema@._check_message_options('', enqueue.priority, enqueue.group_key);
+        PERFORM @extschema@._check_message_options(NULL, enqueue.priority, enqueue.group_key);
     END IF;
     -- As _queue_for_enqueue(): the lookup under the shared name lock, and the notification.
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(

@@ -68,7 +68,7 @@ BEGIN
         ORDER BY i.n
         LIMIT 1;
         IF FOUND THEN
-            PERFORM @extschema@._check_message_options(format('message %s: ', v_bad.n),
+            PERFORM @extschema@._check_message_options(v_bad.n,
                 CASE WHEN enqueue_batch.priorities IS NULL THEN 0 ELSE v_bad.priority END, v_bad.group_key);
         END IF;
     END IF;

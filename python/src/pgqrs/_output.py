@@ -66,6 +66,8 @@ class FiniteFloat(click.FloatRange):
 SECONDS = BoundedInt(min=0, max=INT32_MAX)
 #: Counts, limits and lease times: an SQL integer, 1 or more.
 POSITIVE = BoundedInt(min=1, max=INT32_MAX)
+#: Message priorities: higher is delivered first.
+PRIORITY = BoundedInt(min=-32768, max=32767)
 #: Message and worker ids: an SQL bigint, 1 or more.
 ID = BoundedInt(min=1, max=INT64_MAX)
 

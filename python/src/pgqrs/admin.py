@@ -57,6 +57,15 @@ def _scalar(_type: type[T], query: Query, *params: Any) -> Procedure[T]:
     return value
 
 
+def _create_queue(st: Statements, name: str, max_attempts: int | None, if_not_exists: bool, notify: bool,
+                  *settings: Any) -> Procedure[int]:
+    """create_queue, naming the newer settings only when one is given (see statements.py)."""
+    if any(value is not None for value in settings):
+        return (yield from _scalar(int, st.create_queue_with_settings, name, max_attempts, if_not_exists, notify,
+                                   *settings))
+    return (yield from _scalar(int, st.create_queue, name, max_attempts, if_not_exists, notify))
+
+
 def _scalars(_type: type[T], query: Query, *params: Any) -> Procedure[list[T]]:
     values: list[T] = yield Op(query, list(params), "scalars")
     return values
@@ -224,15 +233,44 @@ class Admin(_AdminBase):
     # -- queues -------------------------------------------------------------
 
     def create_queue(
-        self, name: str, max_attempts: int | None = None, if_not_exists: bool = False, notify: bool = False
+        self,
+        name: str,
+        max_attempts: int | None = None,
+        if_not_exists: bool = False,
+        notify: bool = False,
+        *,
+        max_payload_bytes: int | None = None,
+        group_concurrency: int | None = None,
+        rate_limit: float | None = None,
     ) -> int:
         """Create a queue; returns its id (the existing queue's with if_not_exists).
 
         max_attempts: deliveries after which a message is dead-lettered (None: no limit).
-        notify: enqueues wake listening workers at once. Raises QueueExists (unless
-        if_not_exists), InvalidQueueName and InvalidArgument (max_attempts below 1).
+        notify: enqueues wake listening workers at once. max_payload_bytes: the largest
+        payload an enqueue accepts (None: 1 MiB). group_concurrency: messages of one group
+        key in flight at once (None: 1). rate_limit: deliveries a second over all consumers
+        (None: no limit). Raises QueueExists (unless if_not_exists), InvalidQueueName and
+        InvalidArgument (a setting out of range).
         """
-        return self._run(_scalar(int, self._st.create_queue, name, max_attempts, if_not_exists, notify))
+        return self._run(_create_queue(self._st, name, max_attempts, if_not_exists, notify,
+                                       max_payload_bytes, group_concurrency, rate_limit))
+
+    def alter_queue(
+        self,
+        name: str,
+        *,
+        max_attempts: int | None = None,
+        notify: bool | None = None,
+        max_payload_bytes: int | None = None,
+        group_concurrency: int | None = None,
+        rate_limit: float | None = None,
+    ) -> None:
+        """Change the settings create_queue takes; None leaves a setting as it is, and
+        max_attempts=0 / rate_limit=0 remove the limit. Raises QueueNotFound and
+        InvalidArgument (a setting out of range).
+        """
+        return self._run(_none(self._st.alter_queue, name, max_attempts, notify, max_payload_bytes,
+                               group_concurrency, rate_limit))
 
     def drop_queue(self, name: str, force: bool = False, if_exists: bool = False) -> bool:
         """Remove a queue; returns True, or False when it did not exist and if_exists is set.
@@ -486,15 +524,44 @@ class AsyncAdmin(_AdminBase):
     # -- queues -------------------------------------------------------------
 
     async def create_queue(
-        self, name: str, max_attempts: int | None = None, if_not_exists: bool = False, notify: bool = False
+        self,
+        name: str,
+        max_attempts: int | None = None,
+        if_not_exists: bool = False,
+        notify: bool = False,
+        *,
+        max_payload_bytes: int | None = None,
+        group_concurrency: int | None = None,
+        rate_limit: float | None = None,
     ) -> int:
         """Create a queue; returns its id (the existing queue's with if_not_exists).
 
         max_attempts: deliveries after which a message is dead-lettered (None: no limit).
-        notify: enqueues wake listening workers at once. Raises QueueExists (unless
-        if_not_exists), InvalidQueueName and InvalidArgument (max_attempts below 1).
+        notify: enqueues wake listening workers at once. max_payload_bytes: the largest
+        payload an enqueue accepts (None: 1 MiB). group_concurrency: messages of one group
+        key in flight at once (None: 1). rate_limit: deliveries a second over all consumers
+        (None: no limit). Raises QueueExists (unless if_not_exists), InvalidQueueName and
+        InvalidArgument (a setting out of range).
         """
-        return await self._run(_scalar(int, self._st.create_queue, name, max_attempts, if_not_exists, notify))
+        return await self._run(_create_queue(self._st, name, max_attempts, if_not_exists, notify,
+                                             max_payload_bytes, group_concurrency, rate_limit))
+
+    async def alter_queue(
+        self,
+        name: str,
+        *,
+        max_attempts: int | None = None,
+        notify: bool | None = None,
+        max_payload_bytes: int | None = None,
+        group_concurrency: int | None = None,
+        rate_limit: float | None = None,
+    ) -> None:
+        """Change the settings create_queue takes; None leaves a setting as it is, and
+        max_attempts=0 / rate_limit=0 remove the limit. Raises QueueNotFound and
+        InvalidArgument (a setting out of range).
+        """
+        return await self._run(_none(self._st.alter_queue, name, max_attempts, notify, max_payload_bytes,
+                               group_concurrency, rate_limit))
 
     async def drop_queue(self, name: str, force: bool = False, if_exists: bool = False) -> bool:
         """Remove a queue; returns True, or False when it did not exist and if_exists is set.

@@ -27,9 +27,11 @@ from pgqrs import __version__
 from pgqrs._output import (
     ID,
     POSITIVE,
+    PRIORITY,
     SECONDS,
     Column,
     CommandError,
+    FiniteFloat,
     command_error,
     fields_of,
     one_line,
@@ -61,6 +63,8 @@ QUEUE_COLUMNS: list[Column] = [
     ("id", "id"),
     ("queue_name", "queue"),
     ("max_attempts", "max attempts"),
+    ("group_concurrency", "per key"),
+    ("rate_limit", "rate limit"),
     ("created_at", "created"),
     ("paused", "paused"),
 ]
@@ -71,6 +75,7 @@ METRICS_COLUMNS: list[Column] = [
     ("delayed", "delayed"),
     ("archived", "archived"),
     ("dead_lettered", "dead"),
+    ("waiting", "waiting"),
     ("oldest_ready_age", "oldest ready"),
     ("paused", "paused"),
 ]
@@ -407,12 +412,36 @@ def queue() -> None:
 @queue.command("create")
 @click.argument("name")
 @click.option("--max-attempts", type=POSITIVE, help="Deliveries after which a message is dead-lettered.")
+@click.option("--group-concurrency", type=POSITIVE,
+              help="Messages of one group key in flight at once (default 1).")
+@click.option("--rate-limit", type=FiniteFloat(min=0, min_open=True), metavar="PER_SECOND",
+              help="Deliveries a second over all consumers (default: no limit).")
 @click.option("--if-not-exists", is_flag=True, help="No error when the queue exists already.")
 @pass_state
-def queue_create(state: State, name: str, max_attempts: int | None, if_not_exists: bool) -> None:
+def queue_create(state: State, name: str, max_attempts: int | None, group_concurrency: int | None,
+                 rate_limit: float | None, if_not_exists: bool) -> None:
     """Create the queue NAME."""
-    queue_id = state.admin().create_queue(name, max_attempts=max_attempts, if_not_exists=if_not_exists)
+    queue_id = state.admin().create_queue(name, max_attempts=max_attempts, if_not_exists=if_not_exists,
+                                          group_concurrency=group_concurrency, rate_limit=rate_limit)
     state.emit({"queue": name, "id": queue_id}, text=f"queue {name} (id {queue_id})")
+
+
+@queue.command("alter")
+@click.argument("name")
+@click.option("--max-attempts", type=SECONDS, help="Deliveries after which a message is dead-lettered (0: no limit).")
+@click.option("--group-concurrency", type=POSITIVE, help="Messages of one group key in flight at once.")
+@click.option("--rate-limit", type=FiniteFloat(min=0), metavar="PER_SECOND",
+              help="Deliveries a second over all consumers (0: no limit).")
+@click.option("--max-payload-bytes", type=POSITIVE, help="The largest payload an enqueue accepts.")
+@pass_state
+def queue_alter(state: State, name: str, max_attempts: int | None, group_concurrency: int | None,
+                rate_limit: float | None, max_payload_bytes: int | None) -> None:
+    """Change the settings of the queue NAME (those not given stay as they are)."""
+    admin = state.admin()
+    admin.alter_queue(name, max_attempts=max_attempts, group_concurrency=group_concurrency,
+                      rate_limit=rate_limit, max_payload_bytes=max_payload_bytes)
+    queue = next(q for q in admin.list_queues() if q.queue_name == name)
+    state.emit(queue, columns=QUEUE_COLUMNS, as_row=True)
 
 
 @queue.command("list")
@@ -578,6 +607,9 @@ def _line_error(exc: PgqrsError, where: str, line_numbers: list[int]) -> Command
 @click.argument("queue_name", metavar="QUEUE")
 @click.argument("payload", required=False)
 @click.option("--delay", type=SECONDS, default=0, show_default=True, help="Seconds before it is visible.")
+@click.option("--priority", type=PRIORITY, default=0, show_default=True, help="Higher is delivered first.")
+@click.option("--group-key", metavar="KEY",
+              help="Deliver the messages of KEY in order, the queue's group concurrency at once.")
 @click.option(
     "--file",
     "file",
@@ -585,17 +617,20 @@ def _line_error(exc: PgqrsError, where: str, line_numbers: list[int]) -> Command
     help="Read JSON lines (one payload a line) from FILE; - for stdin.",
 )
 @pass_state
-def message_send(state: State, queue_name: str, payload: str | None, delay: int, file: IO[bytes] | None) -> None:
+def message_send(state: State, queue_name: str, payload: str | None, delay: int, priority: int,
+                 group_key: str | None, file: IO[bytes] | None) -> None:
     """Send PAYLOAD (JSON) to QUEUE.
 
     Without PAYLOAD, or with --file, reads JSON lines (one payload a line, UTF-8) and
     sends them in batches, all in one transaction: every line is checked before
-    anything is sent, and an error or Ctrl-C sends nothing.
+    anything is sent, and an error or Ctrl-C sends nothing. --priority and --group-key
+    apply to every line.
     """
     if payload is not None and file is not None:
         raise click.UsageError("give either PAYLOAD or --file, not both")
     if payload is not None:
-        msg_id = state.producer(queue_name).enqueue(_parse_payload(payload), delay_seconds=delay)
+        msg_id = state.producer(queue_name).enqueue(_parse_payload(payload), delay_seconds=delay,
+                                                    priority=priority, group_key=group_key)
         state.emit({"queue": queue_name, "id": msg_id}, text=f"sent message {msg_id} to queue {queue_name}")
         return
 
@@ -608,7 +643,7 @@ def message_send(state: State, queue_name: str, payload: str | None, delay: int,
             producer = state.producer(queue_name)  # a bad DSN is reported before a long file is read
             payloads, line_numbers = _read_json_lines(stream, where)
             try:
-                ids = _send_all(producer, queue_name, payloads, delay, interrupts)
+                ids = _send_all(producer, queue_name, payloads, delay, priority, group_key, interrupts)
             except PgqrsError as exc:
                 raise _line_error(exc, where, line_numbers) from exc
         except KeyboardInterrupt:
@@ -622,7 +657,8 @@ def message_send(state: State, queue_name: str, payload: str | None, delay: int,
 
 
 def _send_all(
-    producer: Producer, queue_name: str, payloads: list[JsonText], delay: int, interrupts: _Interrupts
+    producer: Producer, queue_name: str, payloads: list[JsonText], delay: int, priority: int,
+    group_key: str | None, interrupts: _Interrupts
 ) -> list[int]:
     """Every payload, in batches of one transaction, with a progress bar on a terminal."""
     with _progress(len(payloads), f"sending to {queue_name}") as progress:
@@ -636,7 +672,11 @@ def _send_all(
             if sent == len(payloads):
                 interrupts.committing = True  # what follows is the COMMIT
 
-        return producer.enqueue_many(payloads, delay_seconds=delay, on_batch=on_batch)
+        return producer.enqueue_many(
+            payloads, delay_seconds=delay, on_batch=on_batch,
+            priorities=[priority] * len(payloads) if priority else None,
+            group_keys=[group_key] * len(payloads) if group_key is not None else None,
+        )
 
 
 def _stderr_is_tty() -> bool:

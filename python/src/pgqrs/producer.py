@@ -9,13 +9,14 @@ the queue's own (``max_payload_bytes``, enforced by the server).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import decimal
 import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from psycopg.types.json import Jsonb
@@ -23,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .config import Config
 from .db import Procedure, run, run_async
-from .errors import InvalidPayload, PayloadTooLarge, PgqrsError
+from .errors import InvalidArgument, InvalidPayload, PayloadTooLarge, PgqrsError
 from .statements import Op, Statements, statements
 
 __all__ = ["Producer", "AsyncProducer", "JsonText", "parse_json_payload", "validate_payload", "TokenBucket"]
@@ -194,18 +195,53 @@ class TokenBucket:
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
-def _enqueue(st: Statements, queue: str, payload: Any, delay_seconds: int, limit: int | None) -> Procedure[int]:
-    msg_id: int = yield Op(st.enqueue, [queue, validate_payload(payload, limit), delay_seconds], "scalar")
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """What goes with the payloads besides the delay: a priority and a group key, one value for
+    a single message, or one list each (or None) running parallel to a batch's payloads."""
+
+    priority: Any = 0
+    group_key: Any = None
+
+    def sliced(self, start: int, stop: int) -> _Options:
+        return _Options(*(None if v is None else v[start:stop] for v in (self.priority, self.group_key)))
+
+    def given(self) -> bool:
+        """Whether the call must name them (a call that does not works on a 0.2.0 install too)."""
+        return self.priority not in (0, None) or self.group_key is not None
+
+
+def _batch_options(count: int, priorities: Sequence[int] | None, group_keys: Sequence[str | None] | None) -> _Options:
+    """A batch's per-message values, checked against the payloads' count before anything is sent."""
+    for name, values in (("priorities", priorities), ("group_keys", group_keys)):
+        if values is not None and len(values) != count:
+            raise InvalidArgument(f"{name} must have one element per payload: {len(values)} elements for {count} payloads")
+    return _Options(None if priorities is None else list(priorities), None if group_keys is None else list(group_keys))
+
+
+def _enqueue(st: Statements, queue: str, payload: Any, delay_seconds: int, limit: int | None,
+             options: _Options) -> Procedure[int]:
+    args = [queue, validate_payload(payload, limit), delay_seconds]
+    if options.given():
+        msg_id: int = yield Op(st.enqueue_ordered, [*args, options.priority, options.group_key], "scalar")
+    else:
+        msg_id = yield Op(st.enqueue, args, "scalar")
     return msg_id
 
 
 def _batch_enqueue(
-    st: Statements, queue: str, payloads: list[Any], delay_seconds: int, limit: int | None
+    st: Statements, queue: str, payloads: list[Any], delay_seconds: int, limit: int | None, options: _Options
 ) -> Procedure[list[int]]:
     if not payloads:
         return []
-    ids: list[int] = yield Op(st.enqueue_batch, [queue, _batch_text(payloads, limit), delay_seconds], "scalars")
+    ids: list[int] = yield _batch_op(st, [queue, _batch_text(payloads, limit), delay_seconds], options)
     return ids
+
+
+def _batch_op(st: Statements, args: list[Any], options: _Options) -> Op:
+    if options.given():
+        return Op(st.enqueue_batch_ordered, [*args, options.priority, options.group_key], "scalars")
+    return Op(st.enqueue_batch, args, "scalars")
 
 
 class _Progress:
@@ -228,11 +264,11 @@ class _Progress:
             exc.args = (renumbered,)
 
 
-def _enqueue_many(st: Statements, queue: str, batches: list[tuple[JsonText, int]], delay_seconds: int,
+def _enqueue_many(st: Statements, queue: str, batches: list[tuple[JsonText, int, _Options]], delay_seconds: int,
                   progress: _Progress) -> Procedure[list[int]]:
     ids: list[int] = []
-    for batch, count in batches:
-        ids.extend((yield Op(st.enqueue_batch, [queue, batch, delay_seconds], "scalars")))
+    for batch, count, options in batches:
+        ids.extend((yield _batch_op(st, [queue, batch, delay_seconds], options)))
         progress.sent(count)
     return ids
 
@@ -265,12 +301,15 @@ class _ProducerBase:
         return 0.0
 
     def _many(self, payloads: Iterable[Any], delay_seconds: int, batch_size: int | None,
-              on_batch: Callable[[int], None] | None) -> tuple[Procedure[list[int]], _Progress, int]:
+              on_batch: Callable[[int], None] | None, priorities: Sequence[int] | None,
+              group_keys: Sequence[str | None] | None) -> tuple[Procedure[list[int]], _Progress, int]:
         values = list(payloads)
+        options = _batch_options(len(values), priorities, group_keys)
         size = max(1, int(batch_size or self.config.default_max_batch_size))
         chunks = [(start, values[start : start + size]) for start in range(0, len(values), size)]
         # All of them checked before the first round trip.
-        batches = [(_batch_text(chunk, self.max_payload_bytes, start + 1), len(chunk)) for start, chunk in chunks]
+        batches = [(_batch_text(chunk, self.max_payload_bytes, start + 1), len(chunk),
+                    options.sliced(start, start + size)) for start, chunk in chunks]
         progress = _Progress(on_batch)
         return _enqueue_many(self._st, self.queue, batches, delay_seconds, progress), progress, len(values)
 
@@ -301,24 +340,39 @@ class Producer(_ProducerBase):
             time.sleep(wait)
         return run(self.pool, procedure, transaction=transaction)
 
-    def enqueue(self, payload: Any, delay_seconds: int = 0) -> int:
+    def enqueue(
+        self, payload: Any, delay_seconds: int = 0, *, priority: int = 0, group_key: str | None = None
+    ) -> int:
         """Add one message, visible after delay_seconds; returns its id.
 
-        Raises InvalidPayload (not JSON the server takes), PayloadTooLarge (over
-        max_payload_bytes, or the queue's own limit), QueueNotFound and InvalidArgument
-        (a negative delay).
+        priority: higher is delivered first (-32768 to 32767). group_key: messages of one key
+        are delivered in id order, at most the queue's group_concurrency of them at once.
+        Raises InvalidPayload (not JSON the server takes, or a group key of 0 or over 255
+        characters), PayloadTooLarge (over max_payload_bytes, or the queue's own limit),
+        QueueNotFound and InvalidArgument (a negative delay, a priority out of range).
         """
-        return self._run(_enqueue(self._st, self.queue, payload, delay_seconds, self.max_payload_bytes), 1)
+        return self._run(_enqueue(self._st, self.queue, payload, delay_seconds, self.max_payload_bytes,
+                                     _Options(priority, group_key)), 1)
 
-    def batch_enqueue(self, payloads: Iterable[Any], delay_seconds: int = 0) -> list[int]:
+    def batch_enqueue(
+        self,
+        payloads: Iterable[Any],
+        delay_seconds: int = 0,
+        *,
+        priorities: Sequence[int] | None = None,
+        group_keys: Sequence[str | None] | None = None,
+    ) -> list[int]:
         """Add many messages in one statement, all or nothing; returns their ids, in input order.
 
-        Raises what enqueue raises (naming the payload as payloads[i], from 1), and BatchTooLarge
-        above the server's maximum batch size.
+        priorities and group_keys, when given, have one element per payload (a group key may be
+        None). Raises what enqueue raises (naming the payload as payloads[i], from 1), and
+        BatchTooLarge above the server's maximum batch size.
         """
         payloads = list(payloads)
+        options = _batch_options(len(payloads), priorities, group_keys)
         return self._run(
-            _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes), len(payloads)
+            _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes, options),
+            len(payloads),
         )
 
     def enqueue_delayed(self, payload: Any, delay_seconds: int) -> int:
@@ -336,6 +390,9 @@ class Producer(_ProducerBase):
         delay_seconds: int = 0,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        *,
+        priorities: Sequence[int] | None = None,
+        group_keys: Sequence[str | None] | None = None,
     ) -> list[int]:
         """Add any number of messages, in batches of ``batch_size`` (default: the config's
         default_max_batch_size), all in one transaction: every one of them or none. Returns
@@ -344,10 +401,10 @@ class Producer(_ProducerBase):
         Every payload is checked before the first batch is sent. ``on_batch(sent)`` is called
         after each batch with the number sent so far (not committed until the last). An
         error names the payload as ``payloads[i]``, counted from 1 over the whole input;
-        it raises what batch_enqueue raises.
+        it raises what batch_enqueue raises. priorities and group_keys: as batch_enqueue takes them.
         The transaction stays open while the batches go, so keep very large sends for quiet times.
         """
-        procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch)
+        procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch, priorities, group_keys)
         try:
             return self._run(procedure, count, transaction=True)
         except PgqrsError as exc:
@@ -376,24 +433,39 @@ class AsyncProducer(_ProducerBase):
             await asyncio.sleep(wait)
         return await run_async(self.pool, procedure, transaction=transaction)
 
-    async def enqueue(self, payload: Any, delay_seconds: int = 0) -> int:
+    async def enqueue(
+        self, payload: Any, delay_seconds: int = 0, *, priority: int = 0, group_key: str | None = None
+    ) -> int:
         """Add one message, visible after delay_seconds; returns its id.
 
-        Raises InvalidPayload (not JSON the server takes), PayloadTooLarge (over
-        max_payload_bytes, or the queue's own limit), QueueNotFound and InvalidArgument
-        (a negative delay).
+        priority: higher is delivered first (-32768 to 32767). group_key: messages of one key
+        are delivered in id order, at most the queue's group_concurrency of them at once.
+        Raises InvalidPayload (not JSON the server takes, or a group key of 0 or over 255
+        characters), PayloadTooLarge (over max_payload_bytes, or the queue's own limit),
+        QueueNotFound and InvalidArgument (a negative delay, a priority out of range).
         """
-        return await self._run(_enqueue(self._st, self.queue, payload, delay_seconds, self.max_payload_bytes), 1)
+        return await self._run(_enqueue(self._st, self.queue, payload, delay_seconds, self.max_payload_bytes,
+                                     _Options(priority, group_key)), 1)
 
-    async def batch_enqueue(self, payloads: Iterable[Any], delay_seconds: int = 0) -> list[int]:
+    async def batch_enqueue(
+        self,
+        payloads: Iterable[Any],
+        delay_seconds: int = 0,
+        *,
+        priorities: Sequence[int] | None = None,
+        group_keys: Sequence[str | None] | None = None,
+    ) -> list[int]:
         """Add many messages in one statement, all or nothing; returns their ids, in input order.
 
-        Raises what enqueue raises (naming the payload as payloads[i], from 1), and BatchTooLarge
-        above the server's maximum batch size.
+        priorities and group_keys, when given, have one element per payload (a group key may be
+        None). Raises what enqueue raises (naming the payload as payloads[i], from 1), and
+        BatchTooLarge above the server's maximum batch size.
         """
         payloads = list(payloads)
+        options = _batch_options(len(payloads), priorities, group_keys)
         return await self._run(
-            _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes), len(payloads)
+            _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes, options),
+            len(payloads),
         )
 
     async def enqueue_delayed(self, payload: Any, delay_seconds: int) -> int:
@@ -411,6 +483,9 @@ class AsyncProducer(_ProducerBase):
         delay_seconds: int = 0,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        *,
+        priorities: Sequence[int] | None = None,
+        group_keys: Sequence[str | None] | None = None,
     ) -> list[int]:
         """Add any number of messages, in batches of ``batch_size`` (default: the config's
         default_max_batch_size), all in one transaction: every one of them or none. Returns
@@ -419,10 +494,10 @@ class AsyncProducer(_ProducerBase):
         Every payload is checked before the first batch is sent. ``on_batch(sent)`` is called
         after each batch with the number sent so far (not committed until the last). An
         error names the payload as ``payloads[i]``, counted from 1 over the whole input;
-        it raises what batch_enqueue raises.
+        it raises what batch_enqueue raises. priorities and group_keys: as batch_enqueue takes them.
         The transaction stays open while the batches go, so keep very large sends for quiet times.
         """
-        procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch)
+        procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch, priorities, group_keys)
         try:
             return await self._run(procedure, count, transaction=True)
         except PgqrsError as exc:

@@ -77,10 +77,23 @@ class Statements:
 
         self.version = q("SELECT {s}.version()")
         # Queues
+        # Each call names only what it was given: the others keep the server's defaults, and a
+        # 0.2.0 install (before `pgqrs install` upgrades it) takes the calls it knows.
         self.create_queue = q(
             "SELECT {s}.create_queue(queue_name => %s::{text},"
             " max_attempts => %s::integer, if_not_exists => %s::boolean,"
             " notify => %s::boolean)"
+        )
+        self.create_queue_with_settings = q(
+            "SELECT {s}.create_queue(queue_name => %s::{text},"
+            " max_attempts => %s::integer, if_not_exists => %s::boolean,"
+            " notify => %s::boolean, max_payload_bytes => %s::integer,"
+            " group_concurrency => %s::integer, rate_limit => %s::double precision)"
+        )
+        self.alter_queue = q(
+            "SELECT {s}.alter_queue(queue_name => %s::{text}, max_attempts => %s::integer,"
+            " notify => %s::boolean, max_payload_bytes => %s::integer,"
+            " group_concurrency => %s::integer, rate_limit => %s::double precision)"
         )
         self.drop_queue = q(
             "SELECT {s}.drop_queue(queue_name => %s::{text},"
@@ -145,11 +158,23 @@ class Statements:
             "SELECT {s}.enqueue(queue_name => %s::{text},"
             " payload => %s::{jsonb}, delay_seconds => %s::integer)"
         )
+        self.enqueue_ordered = q(
+            "SELECT {s}.enqueue(queue_name => %s::{text},"
+            " payload => %s::{jsonb}, delay_seconds => %s::integer,"
+            " priority => %s::integer, group_key => %s::{text})"
+        )
         # The payloads come as one JSON array (see producer._batch_text), split here in order.
-        self.enqueue_batch = q(
-            "SELECT id FROM {s}.enqueue_batch(queue_name => %s::{text},"
+        batch_payloads = (
             " payloads => ARRAY(SELECT e FROM pg_catalog.jsonb_array_elements(%s::{jsonb}) WITH ORDINALITY AS a (e, n)"
-            " ORDER BY n), delay_seconds => %s::integer) "
+            " ORDER BY n), delay_seconds => %s::integer"
+        )
+        self.enqueue_batch = q(
+            "SELECT id FROM {s}.enqueue_batch(queue_name => %s::{text}," + batch_payloads + ") "
+            "WITH ORDINALITY AS t (id, n) ORDER BY n"
+        )
+        self.enqueue_batch_ordered = q(
+            "SELECT id FROM {s}.enqueue_batch(queue_name => %s::{text}," + batch_payloads + ","
+            " priorities => %s::integer[], group_keys => %s::{text}[]) "
             "WITH ORDINALITY AS t (id, n) ORDER BY n"
         )
         # The SQL returns the leased messages oldest first, over all its rounds.

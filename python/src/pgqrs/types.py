@@ -71,6 +71,9 @@ class Queue(_Row):
     created_at: dt.datetime
     notify: bool = False  # enqueues send a notification on the queue's channel
     paused: bool = False  # dequeues deliver nothing (Admin.pause_queue)
+    max_payload_bytes: int = 1048576  # the largest payload an enqueue accepts
+    group_concurrency: int = 1  # messages of one group key in flight at once
+    rate_limit: float | None = None  # deliveries a second over all consumers (None: no limit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +103,9 @@ class QueueMetrics(_Row):
     oldest_ready_age: dt.timedelta | None
     measured_at: dt.datetime
     paused: bool = False
+    waiting: int = 0  # messages waiting for their group key
+    group_concurrency: int = 1
+    rate_limit: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
