@@ -9,6 +9,8 @@
 #   make checkver        META.json and the control file agree on the version; META.json is valid for PGXN
 #   make bump-version VERSION=x.y.z   start the next version (tools/bump-version.sh)
 #   make dist            the PGXN distribution pgqrs-<version>.zip, in DIST_DIR (tools/dist.py)
+#   make docs            the documentation site into site/ (mkdocs build --strict; pip install './python[docs]')
+#   make docs-serve      a preview of the site that rebuilds on every save
 
 EXTENSION  = pgqrs
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" pgqrs.control)
@@ -41,7 +43,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 # `make test` installs what it needs itself, so it must work without PGXS.
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
-else ifeq ($(filter test demo bench bump-version dist,$(MAKECMDGOALS)),)
+else ifeq ($(filter test demo bench bump-version dist docs docs-serve,$(MAKECMDGOALS)),)
 $(error PGXS not found: install postgresql-server-dev-15, or set PG_CONFIG)
 endif
 
@@ -86,3 +88,14 @@ test:
 .PHONY: bench
 bench:
 	bench/run.sh $(BENCH_ARGS)
+
+# The documentation site (mkdocs.yml): the guides in docs/ and the reference pages that
+# docs/_hooks/reference.py generates from the sources; no server and no network needed.
+MKDOCS ?= mkdocs
+export NO_MKDOCS_2_WARNING = 1
+.PHONY: docs docs-serve
+docs:
+	$(MKDOCS) build --strict --site-dir site
+
+docs-serve:
+	$(MKDOCS) serve

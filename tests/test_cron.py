@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(
     not (Path(PG_BIN).parent / "lib" / "pg_cron.so").exists(), reason="pg_cron is not installed"
 )
 
-# The README's schedule, as an operator would run it.
+# The schedule of docs/operations/monitoring.md, as an operator would run it.
 SCHEDULE = """
 SELECT cron.schedule('pgqrs-reap', '* * * * *', $$SELECT pgqrs.reap_workers(stale_after_seconds => 60)$$);
 SELECT cron.schedule('pgqrs-archive-retention', '* * * * *',

