@@ -44,7 +44,12 @@ SQL = {
                               "SELECT e FROM pg_catalog.jsonb_array_elements('[{payloads}]'::jsonb) WITH ORDINALITY "
                               "AS a (e, n) ORDER BY n), delay_seconds => 0) WITH ORDINALITY AS t (id, n) ORDER BY n;",
         "enqueue_delayed_batch": f"SELECT count(*) FROM pgqrs.enqueue_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]), 86400);",
+        "enqueue_priority_batch": f"SELECT count(*) FROM pgqrs.enqueue_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]), "
+                                  "priorities => ARRAY(SELECT (random() * 9)::integer FROM generate_series(1, {n})));",
+        "enqueue_keyed_batch": f"SELECT count(*) FROM pgqrs.enqueue_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]), "
+                               "group_keys => ARRAY(SELECT 'k' || (g % {keys}) FROM generate_series(1, {n}) g));",
         "dequeue": "SELECT coalesce(array_agg(id), '{{}}') AS ids FROM pgqrs.dequeue('bench', {n}, 300) \\gset",
+        "dequeue_grouped": "SELECT coalesce(array_agg(id), '{{}}') AS ids FROM pgqrs.dequeue('bench', {n}, 300) \\gset",
         "delete": "SELECT pgqrs.delete('bench', (':ids'::bigint[])[1]);",
         "delete_batch": "SELECT count(*) FROM pgqrs.delete_batch('bench', ':ids'::bigint[]);",
         "archive": "SELECT pgqrs.archive('bench', (':ids'::bigint[])[1]);",
@@ -57,7 +62,12 @@ SQL = {
         "enqueue": f"SELECT pgmq.send('bench', '{PAYLOAD}');",
         "enqueue_batch": f"SELECT count(*) FROM pgmq.send_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]));",
         "enqueue_delayed_batch": f"SELECT count(*) FROM pgmq.send_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]), 86400);",
+        "enqueue_keyed_batch": f"SELECT count(*) FROM pgmq.send_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]), "
+                               "ARRAY(SELECT jsonb_build_object('x-pgmq-group', 'k' || (g % {keys})) "
+                               "FROM generate_series(1, {n}) g));",
         "dequeue": "SELECT coalesce(array_agg(msg_id), '{{}}') AS ids FROM pgmq.read('bench', 300, {n}) \\gset",
+        # FIFO per group (the x-pgmq-group header), pgmq's nearest to group keys.
+        "dequeue_grouped": "SELECT coalesce(array_agg(msg_id), '{{}}') AS ids FROM pgmq.read_grouped('bench', 300, {n}) \\gset",
         "delete": "SELECT pgmq.delete('bench', (':ids'::bigint[])[1]);",
         "delete_batch": "SELECT count(*) FROM pgmq.delete('bench', ':ids'::bigint[]);",
         "archive": "SELECT pgmq.archive('bench', (':ids'::bigint[])[1]);",
@@ -108,8 +118,11 @@ class Scenario:
     transactions: int = 0      # per client, instead of a duration: the same work whatever the backlog
     client: str = "pgbench"    # "python": the pgqrs Python package, compared with the pgbench figure
     burst: bool = False        # the clients start on empty tables; the backlog comes later (burst_after)
-    compare_to: str = ""       # with client="python": the pgbench scenario running the same SQL
+    compare_to: str = ""       # the scenario whose pgqrs figure this one's is compared with (python: the same SQL)
     systems: tuple[str, ...] = SYSTEMS
+    loader: str = "enqueue_batch"  # the operation that loads the backlog
+    keys: int = 0              # with loader enqueue_keyed_batch: how many group keys the backlog spreads over
+    rate_limit: float = 0      # pgqrs: the queue's rate_limit during the run (0: none)
 
 
 @dataclass
@@ -166,6 +179,23 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float, long: bool)
         # Consumers that planned their statements on an empty table, then a burst of work.
         Scenario("burst", f"dequeue 10 + delete_batch, {burst:,} arriving after {burst_after(duration):g} s",
                  ["dequeue", "delete_batch"], batch=10, backlog=burst, burst=True),
+        # Job semantics: the same dequeues with priorities, group keys and a rate limit.
+        Scenario("priorities", "consume, priorities over 10 levels", ["dequeue", "delete"], backlog=backlog,
+                 loader="enqueue_priority_batch", systems=("pgqrs",), compare_to="consume"),
+        Scenario("plain10", f"dequeue 10 + delete_batch, backlog {big:,}", ["dequeue", "delete_batch"], batch=10,
+                 backlog=big),
+        Scenario("keys_many", f"the same, {big:,} in {big // 100:,} group keys", ["dequeue_grouped", "delete_batch"],
+                 batch=10, backlog=big, loader="enqueue_keyed_batch", keys=big // 100, systems=("pgqrs", "pgmq"),
+                 compare_to="plain10"),
+        Scenario("keys_few", f"the same, {big:,} in 10 group keys", ["dequeue_grouped", "delete_batch"],
+                 batch=10, backlog=big, loader="enqueue_keyed_batch", keys=10, systems=("pgqrs", "pgmq"),
+                 compare_to="plain10"),
+        Scenario("keys_few_small", f"the same, {small:,} in 10 group keys", ["dequeue_grouped", "delete_batch"],
+                 batch=10, backlog=small, loader="enqueue_keyed_batch", keys=10, systems=("pgqrs",),
+                 compare_to="keys_few"),
+        # 40 s, so that the bucket's first second (a second's worth at once) weighs 2.5% at most.
+        Scenario("rate_limited", "consume, queue rate_limit 1,000/s, 40 s", ["dequeue", "delete"], backlog=backlog,
+                 rate_limit=1000, systems=("pgqrs",), duration=0 if smoke else 40),
         Scenario("enqueue_batch_json", "enqueue_batch of 100, one JSON array (as Python)",
                  ["enqueue_batch_json"], batch=100, counts="enqueued", systems=("pgqrs",)),
         Scenario("py_enqueue_batch", "Python: Producer.batch_enqueue of 100", [], batch=100, counts="enqueued",
@@ -225,7 +255,8 @@ def reset(server: Server, system: str, scenario: Scenario) -> None:
     """Empties the measured queue, loads the scenario's backlog, and lets vacuum catch up."""
     with server.connect(f"bench_{system}") as conn:
         if system == "pgqrs":
-            conn.execute("TRUNCATE pgqrs.pgqrs_messages, pgqrs.pgqrs_archive")
+            conn.execute("TRUNCATE pgqrs.pgqrs_messages, pgqrs.pgqrs_archive, pgqrs.pgqrs_groups")
+            conn.execute("SELECT pgqrs.alter_queue('bench', rate_limit => %s)", [scenario.rate_limit])
         elif system == "pgmq":
             conn.execute("TRUNCATE pgmq.q_bench, pgmq.a_bench")
         else:
@@ -239,7 +270,7 @@ def reset(server: Server, system: str, scenario: Scenario) -> None:
             conn.execute(other.replace("'bench'", f"'other{i}'").replace("VALUES (1", f"VALUES ({i + 2}")
                          .replace("SELECT 1,", f"SELECT {i + 2},"))
         load(conn, system, "enqueue_delayed_batch", scenario.delayed_head)
-        load(conn, system, "enqueue_batch", scenario.backlog)
+        load(conn, system, scenario.loader, scenario.backlog, scenario.keys)
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")
 
@@ -249,10 +280,10 @@ def burst_after(duration: float) -> float:
     return min(2.0, duration / 4)
 
 
-def load(conn: psycopg.Connection, system: str, operation: str, total: int) -> None:
+def load(conn: psycopg.Connection, system: str, operation: str, total: int, keys: int = 0) -> None:
     while total > 0:
         n = min(total, 10_000)
-        conn.execute(SQL[system][operation].replace("{n}", str(n)))
+        conn.execute(SQL[system][operation].replace("{n}", str(n)).replace("{keys}", str(keys)))
         total -= n
 
 
@@ -491,8 +522,9 @@ def report(results: list[Result], plan: list[Scenario], meta: dict) -> dict:
         row["pgqrs/pgmq"] = ratio(row["pgqrs"], row["pgmq"])
         row["pgqrs/raw"] = ratio(row["pgqrs"], row["raw"])
         if s.compare_to:
-            pgbench = by.get(("pgqrs", s.compare_to))
-            row["python/pgbench"] = ratio(row["pgqrs"], pgbench.msgs_per_s if pgbench else None)
+            other = by.get(("pgqrs", s.compare_to))
+            key = "python/pgbench" if s.client != "pgbench" else f"pgqrs/{s.compare_to}"
+            row[key] = ratio(row["pgqrs"], other.msgs_per_s if other else None)
         table.append(row)
     flat = {r["scenario"]: r for r in table}
     if "flat_small" in flat and "flat_big" in flat:
@@ -511,6 +543,8 @@ def print_table(doc: dict) -> None:
         print(f"{row['title']:<52} {' '.join(cells)} {' '.join(ratios)}")
         if "python/pgbench" in row:
             print(f"{'    vs pgbench running the same SQL':<52} {row['python/pgbench']}")
+        for key in (k for k in row if k.startswith("pgqrs/") and k not in ("pgqrs/pgmq", "pgqrs/raw")):
+            print(f"{'    pgqrs vs pgqrs ' + key.split('/', 1)[1]:<52} {row[key]}")
         if any(k.endswith("_last_vs_first") for k in row):
             held = ", ".join(f"{s} {row.get(f'{s}_last_vs_first')}" for s in SYSTEMS)
             print(f"{'    last 20 s / 20 s before the hold':<52} {held}")
