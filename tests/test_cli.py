@@ -161,7 +161,7 @@ def test_queue_create_list_delete(pgqrs):
     assert [(q["queue_name"], q["max_attempts"]) for q in queues] == [("emails", 3), ("reports", None)]
     table = pgqrs.table("queue", "list")
     header, *rows = table.splitlines()
-    assert header.split() == ["id", "queue", "max", "attempts", "created", "paused"]
+    assert header.split() == ["id", "queue", "max", "attempts", "per", "key", "rate", "limit", "created", "paused"]
     assert len(rows) == 2 and lines_with(table, "emails", " 3 ") and rows[0].split()[-1] == "no"
 
     pgqrs.ok("message", "send", "emails", '{"x": 1}')
@@ -196,10 +196,10 @@ def test_queue_metrics(pgqrs, conn):
 
     table = pgqrs.table("queue", "metrics")
     header, alpha, beta = table.splitlines()
-    assert header.split() == ["queue", "ready", "in", "flight", "delayed", "archived", "dead", "oldest", "ready",
-                              "paused"]
-    assert alpha.split()[:6] == ["alpha", "2", "1", "1", "0", "0"] and alpha.split()[6].startswith("3m1")
-    assert beta.split() == ["beta", "0", "0", "0", "0", "0", "-", "no"]
+    assert header.split() == ["queue", "ready", "in", "flight", "delayed", "archived", "dead", "waiting", "oldest",
+                              "ready", "paused"]
+    assert alpha.split()[:7] == ["alpha", "2", "1", "1", "0", "0", "0"] and alpha.split()[7].startswith("3m1")
+    assert beta.split() == ["beta", "0", "0", "0", "0", "0", "0", "-", "no"]
     assert len(header) >= len(alpha.rstrip()) - 1  # aligned under the header
     single = pgqrs.table("queue", "metrics", "alpha").splitlines()
     assert single[0] == header and single[1] == alpha

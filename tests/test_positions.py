@@ -13,7 +13,7 @@ import time
 import psycopg
 import pytest
 
-READS = """SELECT pg_stat_get_xact_tuples_returned('pgqrs.pgqrs_messages_pkey'::regclass),
+READS = """SELECT pg_stat_get_xact_tuples_returned('pgqrs.pgqrs_messages_rank_idx'::regclass),
                   pg_stat_get_xact_blocks_fetched('pgqrs.pgqrs_messages'::regclass)"""
 
 

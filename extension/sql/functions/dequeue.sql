@@ -66,7 +66,7 @@ DECLARE
     v_next_sweep text;
     v_sweep boolean;
     v_swept_at timestamptz;
-    v_entries_read bigint;  -- index entries of pgqrs_messages this transaction read before the sweep
+    v_entries_read bigint;  -- entries of the line's index this transaction read before the sweep
     v_deadline timestamptz;
     v_pause double precision := 0.01;
 BEGIN
@@ -108,7 +108,7 @@ BEGIN
         v_sweep := v_position IS NULL OR v_sweep_after::double precision <= extract(epoch FROM v_now);
         v_after := CASE WHEN v_sweep THEN -9223372036854775808 ELSE v_from END;
         v_swept_at := v_now;
-        v_entries_read := pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_pkey'::regclass);
+        v_entries_read := pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_rank_idx'::regclass);
 
         -- A paused queue delivers nothing, as if it were empty; a rate-limited one
         -- what its bucket holds (see internal.sql).
@@ -228,7 +228,7 @@ BEGIN
         -- a minute.
         IF v_sweep AND v_position IS NOT NULL THEN
             v_next_sweep := CASE
-                WHEN pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_pkey'::regclass) - v_entries_read <= 1000
+                WHEN pg_stat_get_xact_tuples_returned('@extschema@.pgqrs_messages_rank_idx'::regclass) - v_entries_read <= 1000
                 THEN '0'
                 ELSE (extract(epoch FROM clock_timestamp())
                       + least(60, 50 * extract(epoch FROM clock_timestamp() - v_swept_at)))::text
