@@ -271,8 +271,10 @@ DECLARE
     v_concurrency integer := (SELECT q.group_concurrency FROM @extschema@.pgqrs_queues q WHERE q.id = p_queue_id);
     v_key text;
     v_gone integer;
+    v_held integer;  -- the key's count as locked
     v_active integer;
     v_ids bigint[];
+    v_delayed bigint[];  -- those of v_ids waiting in pgqrs_delayed
     v_seq bigint;
     v_let_in integer;
     v_first_rank bigint;
@@ -281,52 +283,61 @@ BEGIN
         SELECT k, CASE WHEN p_none_gone THEN 0 ELSE count(*)::integer END
         FROM unnest(p_finished) k WHERE k IS NOT NULL GROUP BY k ORDER BY k
     LOOP
-        SELECT g.active - v_gone INTO v_active
+        SELECT g.active INTO v_held
         FROM @extschema@.pgqrs_groups g
         WHERE g.queue_id = p_queue_id AND g.group_key = v_key
         FOR UPDATE;
         CONTINUE WHEN NOT FOUND;
-        v_active := greatest(v_active, 0);
+        v_active := greatest(v_held - v_gone, 0);
         IF v_active < v_concurrency THEN
             -- The oldest waiting, whichever table they wait in (a delayed one keeps its turn).
-            v_ids := ARRAY(
-                SELECT w.id FROM (
-                    (SELECT m.id FROM @extschema@.pgqrs_messages m
+            SELECT array_agg(w.id ORDER BY w.id), array_agg(w.id) FILTER (WHERE w.delayed)
+            INTO v_ids, v_delayed
+            FROM (
+                SELECT u.id, u.delayed FROM (
+                    (SELECT m.id, false AS delayed FROM @extschema@.pgqrs_messages m
                      WHERE m.queue_id = p_queue_id AND m.group_key = v_key AND m.rank IS NULL
                      ORDER BY m.id LIMIT v_concurrency - v_active)
                     UNION ALL
-                    (SELECT d.id FROM @extschema@.pgqrs_delayed d
+                    (SELECT d.id, true FROM @extschema@.pgqrs_delayed d
                      WHERE d.queue_id = p_queue_id AND d.group_key = v_key AND d.rank IS NULL
                      ORDER BY d.id LIMIT v_concurrency - v_active)
-                ) w
-                ORDER BY w.id
-                LIMIT v_concurrency - v_active);
-            IF cardinality(v_ids) > 0 THEN
+                ) u
+                ORDER BY u.id
+                LIMIT v_concurrency - v_active
+            ) w;
+            IF v_ids IS NOT NULL THEN
                 v_seq := pg_catalog.pg_sequence_last_value('@extschema@.pgqrs_messages_id_seq'::regclass);
-                WITH let_in AS (
-                    UPDATE @extschema@.pgqrs_messages m
-                    SET rank = @extschema@._rank(m.priority, v_seq + w.n)
+                IF v_delayed IS NULL OR cardinality(v_delayed) < cardinality(v_ids) THEN
+                    WITH let_in AS (
+                        UPDATE @extschema@.pgqrs_messages m
+                        SET rank = @extschema@._rank(m.priority, v_seq + w.n)
+                        FROM unnest(v_ids) WITH ORDINALITY AS w (id, n)
+                        WHERE m.queue_id = p_queue_id AND m.id = w.id AND m.rank IS NULL
+                        RETURNING m.rank
+                    )
+                    SELECT count(*), min(l.rank) INTO v_let_in, v_first_rank FROM let_in l;
+                    v_active := v_active + v_let_in;
+                    IF v_first_rank <= v_seq THEN  -- a priority above 0: ahead of the position
+                        PERFORM @extschema@._lower_position(p_queue_id, v_first_rank);
+                    END IF;
+                END IF;
+                IF v_delayed IS NOT NULL THEN
+                    UPDATE @extschema@.pgqrs_delayed d
+                    SET rank = @extschema@._rank(d.priority, v_seq + w.n)
                     FROM unnest(v_ids) WITH ORDINALITY AS w (id, n)
-                    WHERE m.queue_id = p_queue_id AND m.id = w.id AND m.rank IS NULL
-                    RETURNING m.rank
-                )
-                SELECT count(*), min(l.rank) INTO v_let_in, v_first_rank FROM let_in l;
-                v_active := v_active + v_let_in;
-                PERFORM @extschema@._lower_position(p_queue_id, v_first_rank);
-                UPDATE @extschema@.pgqrs_delayed d
-                SET rank = @extschema@._rank(d.priority, v_seq + w.n)
-                FROM unnest(v_ids) WITH ORDINALITY AS w (id, n)
-                WHERE d.queue_id = p_queue_id AND d.id = w.id AND d.rank IS NULL;
-                GET DIAGNOSTICS v_let_in = ROW_COUNT;
-                v_active := v_active + v_let_in;
+                    WHERE d.queue_id = p_queue_id AND d.id = w.id AND d.rank IS NULL;
+                    GET DIAGNOSTICS v_let_in = ROW_COUNT;
+                    v_active := v_active + v_let_in;
+                END IF;
             END IF;
         END IF;
         IF v_active = 0 THEN
             DELETE FROM @extschema@.pgqrs_groups g
             WHERE g.queue_id = p_queue_id AND g.group_key = v_key;
-        ELSE
+        ELSIF v_active <> v_held THEN
             UPDATE @extschema@.pgqrs_groups g SET active = v_active
-            WHERE g.queue_id = p_queue_id AND g.group_key = v_key AND g.active <> v_active;
+            WHERE g.queue_id = p_queue_id AND g.group_key = v_key;
         END IF;
     END LOOP;
 END
