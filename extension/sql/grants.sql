@@ -141,7 +141,12 @@ BEGIN
             ('_queue_for_enqueue', 'none'), ('_payload_too_large', 'none'), ('_bury_exhausted', 'none'),
             ('_lease_for_worker', 'none'), ('_release_worker_messages', 'none'), ('_session_may', 'none'),
             ('_position', 'none'), ('_create_position', 'none'), ('_lower_position', 'none'),
-            ('_role_prefix', 'all'), ('_setup_roles', 'none')
+            ('_role_prefix', 'all'), ('_setup_roles', 'none'),
+            ('complete', 'consumer'), ('message_status', 'all'), ('wait_for', 'all'), ('cancel', 'all'),
+            ('create_schedule', 'admin'), ('drop_schedule', 'admin'), ('run_schedules', 'all'),
+            ('bind_topic', 'admin'), ('unbind_topic', 'admin'), ('publish', 'producer'),
+            ('_finish_cancelled', 'none'), ('_check_schedule_name', 'none'), ('_check_time_zone', 'none'),
+            ('_cron_field', 'none'), ('_cron_next', 'none'), ('_check_topic', 'none'), ('_topic_regex', 'none')
         ) AS d (fn, groups)
         JOIN pg_proc c ON c.proname = d.fn AND c.pronamespace = v_schema_oid
         UNION ALL
@@ -153,7 +158,10 @@ BEGIN
             ('pgqrs_delayed', 'admin', 'SELECT'),
             ('pgqrs_workers', 'admin', 'SELECT, DELETE'), ('pgqrs_archive', 'admin', 'SELECT, DELETE'),
             ('pgqrs_queues_id_seq', 'none', ''), ('pgqrs_workers_id_seq', 'none', ''),
-            ('pgqrs_messages_id_seq', 'none', '')
+            ('pgqrs_messages_id_seq', 'none', ''),
+            ('schedules', 'all', 'SELECT'), ('topic_bindings', 'all', 'SELECT'),
+            ('pgqrs_cancels', 'admin', 'SELECT'), ('pgqrs_schedules', 'admin', 'SELECT'),
+            ('pgqrs_topic_bindings', 'admin', 'SELECT'), ('pgqrs_schedules_id_seq', 'none', '')
         ) AS d (rel, groups, privileges)
         JOIN pg_class c ON c.relname = d.rel AND c.relnamespace = v_schema_oid
     LOOP

@@ -6,7 +6,8 @@
 --   Returns  boolean: whether it was there (and leased to worker_id)
 --   Errors   PQ001 (no such queue), PQ003 (invalid name)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed
+--   Writes   pgqrs_messages, pgqrs_delayed; pgqrs_archive and pgqrs_cancels
+--            for a message whose cancel is pending (it ends cancelled)
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.delete(
     queue_name text,
@@ -23,6 +24,13 @@ AS $$
 -- function's name: they win over columns here, and columns are qualified.
 #variable_conflict use_variable
 BEGIN
+    -- A message whose cancel is pending ends in the archive as cancelled instead.
+    IF EXISTS (SELECT FROM @extschema@.pgqrs_cancels c
+               WHERE c.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
+                 AND c.msg_id = msg_id) THEN
+        RETURN EXISTS (SELECT FROM @extschema@._move_to_archive((@extschema@._queue(queue_name)).id,
+                                                               ARRAY[msg_id], worker_id, false));
+    END IF;
     DELETE FROM @extschema@.pgqrs_messages m
     WHERE m.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
       AND m.id = msg_id

@@ -19,7 +19,7 @@
 --            PQ006 (qty), PQ008 (worker unknown, of another queue or role),
 --            PQ009 (worker not active)
 --   Reads    pgqrs_queues, pgqrs_workers
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, the queue's position
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, pgqrs_cancels, the queue's position
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.dequeue(
     queue_name text,
@@ -161,6 +161,11 @@ BEGIN
                     ORDER BY p.id
                     LIMIT v_wanted
                     FOR UPDATE SKIP LOCKED);
+                -- Messages cancelled in flight whose lease ran out end cancelled, not delivered.
+                IF cardinality(v_ids) > 0 AND EXISTS (SELECT FROM @extschema@.pgqrs_cancels c
+                                                      WHERE c.queue_id = v_queue.id AND c.msg_id = ANY (v_ids)) THEN
+                    v_ids := @extschema@._finish_cancelled(v_queue.id, v_ids);
+                END IF;
                 v_leased := 0;
                 IF cardinality(v_ids) > 0 THEN
                     IF dequeue.worker_id IS NOT NULL AND NOT v_worker_locked THEN
