@@ -495,6 +495,37 @@ def wakeup_latency(server: Server, mode: str, samples: int) -> dict:
     return {"mode": mode, "samples": len(latencies), "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
 
 
+def wait_for_latency(server: Server, samples: int) -> dict:
+    """From the commit of complete() to the return of a wait_for() already waiting on the
+    message, in milliseconds: p50 and p99 (the server polls every 10 ms, then up to every 100 ms)."""
+    import random
+    import threading
+
+    from pgqrs import Admin, Config, Consumer, Producer
+
+    config = Config.from_dsn(server.dsn("bench_pgqrs"))
+    latencies: list[float] = []
+    with Admin(config) as admin:
+        admin.create_queue("wait_for", if_not_exists=True)
+        producer = Producer(admin.pool, "wait_for", config)
+        consumer = Consumer(admin.pool, "wait_for", config)
+        for seq in range(samples):
+            msg_id = producer.enqueue({"seq": seq})
+            consumer.dequeue()
+            done: dict[str, float] = {}
+            waiter = threading.Thread(target=lambda: (producer.wait_for(msg_id, timeout=10),
+                                                      done.setdefault("returned", time.monotonic())))
+            waiter.start()
+            time.sleep(random.uniform(0.05, 0.5))  # the wait has begun, at a random point of its polls
+            consumer.complete(msg_id, {"seq": seq})
+            committed = time.monotonic()  # complete() returned: committed
+            waiter.join()
+            latencies.append(done["returned"] - committed)
+    latencies.sort()
+    pick = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)  # noqa: E731
+    return {"samples": len(latencies), "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
 
@@ -552,6 +583,10 @@ def print_table(doc: dict) -> None:
             print(f"{'    MB at hold start/end/after, reused':<52} {sizes}")
     for w in doc.get("wakeup", []):
         print(f"wake-up of an idle worker (commit to handler), {w['mode']:<9}: p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms"
+              f" ({w['samples']} messages)")
+    if doc.get("wait_for"):
+        w = doc["wait_for"]
+        print(f"wait_for() (commit of complete() to its return):         p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms"
               f" ({w['samples']} messages)")
     if "flatness" in doc["meta"]:
         print("flatness (big backlog / small backlog): "
@@ -629,8 +664,10 @@ def main() -> None:
                 results.append(result)
         wakeups = [] if args.only else [wakeup_latency(server, mode, 5 if args.smoke else 40)
                                         for mode in ("notify", "long_poll", "poll")]
+        waited = {} if args.only else wait_for_latency(server, 5 if args.smoke else 40)
     doc = report(results, plan, meta)
     doc["wakeup"] = wakeups
+    doc["wait_for"] = waited
     print_table(doc)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

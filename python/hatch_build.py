@@ -75,6 +75,7 @@ def manifest(script: str) -> str:
     return json.dumps({
         "tables": re.findall(r"^CREATE TABLE @extschema@\.(\w+)", script, re.MULTILINE),
         "views": re.findall(r"^CREATE VIEW @extschema@\.(\w+)", script, re.MULTILINE),
+        "types": re.findall(r"^CREATE TYPE @extschema@\.(\w+)", script, re.MULTILINE),
         "functions": [f"{name}({signatures[name].strip()})" for name in names],
     }, indent=1) + "\n"
 

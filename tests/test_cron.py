@@ -48,3 +48,30 @@ def test_pg_cron_reaps_dead_workers_and_trims_the_archive(own_server):
             assert conn.execute("SELECT ready, in_flight FROM pgqrs.metrics('cron')").fetchone() == (2, 0)
             failed = conn.execute("SELECT count(*) FROM cron.job_run_details WHERE status <> 'succeeded'")
             assert failed.fetchone()[0] == 0
+
+
+def test_pg_cron_runs_the_schedules(own_server):
+    """The jobs page's line: pg_cron calls run_schedules() every minute, with no worker running."""
+    from test_readme import JOBS, page_blocks
+
+    (recipe,) = [block for block in page_blocks(JOBS, "sql") if "cron.schedule" in block]
+    with own_server("-c shared_preload_libraries=pg_cron -c cron.database_name=postgres") as (dsn, _, _):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pg_cron")
+            conn.execute("SELECT pgqrs.create_queue('scheduled')")
+            conn.execute("SELECT pgqrs.create_schedule('overdue', 'scheduled', '0 0 1 1 *', '{\"job\": 1}')")
+            # Due since a minute ago: the next pg_cron run enqueues it, once.
+            conn.execute("UPDATE pgqrs.pgqrs_schedules SET next_run_at = now() - interval '1 minute'")
+            conn.execute(recipe)
+
+            deadline = time.monotonic() + 75  # pg_cron runs jobs at the start of each minute
+            while time.monotonic() < deadline:
+                ready = conn.execute("SELECT ready FROM pgqrs.metrics('scheduled')").fetchone()[0]
+                if ready:
+                    break
+                time.sleep(1)
+            assert ready == 1
+            assert conn.execute("SELECT payload FROM pgqrs.pgqrs_messages").fetchone()[0] == {"job": 1}
+            assert conn.execute("SELECT next_run_at > now() FROM pgqrs.schedules").fetchone()[0]
+            failed = conn.execute("SELECT count(*) FROM cron.job_run_details WHERE status <> 'succeeded'")
+            assert failed.fetchone()[0] == 0

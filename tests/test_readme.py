@@ -1,5 +1,5 @@
 """The README's examples run as tests, so they cannot drift from the code (the guides' run in
-test_docs.py)."""
+test_docs.py, and the jobs page's are checked against their comments here too)."""
 
 from __future__ import annotations
 
@@ -65,3 +65,47 @@ def test_command_line_walk_through_runs_as_shown(empty_dsn, tmp_path):
         assert done.returncode == 0, (command, done.stdout, done.stderr)
         outputs.append(done.stdout)
     assert [q["queue_name"] for q in json.loads(outputs[-1])] == ["emails"]
+
+
+JOBS = README.parent / "docs" / "semantics" / "jobs.md"
+
+
+def page_blocks(page: Path, language: str) -> list[str]:
+    """The fenced code blocks of one language on a page of the guides."""
+    return re.findall(rf"```{language}\n(.*?)```", page.read_text(), flags=re.S)
+
+
+def test_jobs_sql_examples_run_in_psql_as_described(dsn, pg_bin):
+    """The results, cancellation, schedules and topics page: every SQL block but the pg_cron
+    line (tests/test_cron.py runs that one) gives what its comments say."""
+    sql = [block for block in page_blocks(JOBS, "sql") if "cron.schedule" not in block]
+    assert len(sql) == 4
+    result = subprocess.run([pg_bin / "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", dsn],
+                            input="\n".join(sql), text=True, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split("\n")
+    assert 'done|{"thumbnail": "cat-small.png"}' in lines  # wait_for returned the result
+    assert "cancelled" in lines  # the cancelled message's state
+    assert "nightly-report|30 2 * * MON-FRI|Europe/Paris|t" in lines
+    assert lines.count("2") == 1 and "orders.*|billing" in lines and "#|audit" in lines
+    with psycopg.connect(dsn) as conn:
+        published = conn.execute(
+            "SELECT q.queue_name, count(*) FROM pgqrs.pgqrs_messages m JOIN pgqrs.pgqrs_queues q ON q.id = m.queue_id"
+            " WHERE q.queue_name IN ('billing', 'audit') GROUP BY 1 ORDER BY 1").fetchall()
+    assert published == [("audit", 2), ("billing", 1)]
+
+
+def test_jobs_python_examples_run_as_shown(empty_dsn, monkeypatch, tmp_path, capsys):
+    python = page_blocks(JOBS, "python")
+    assert len(python) == 4
+    monkeypatch.chdir(tmp_path)
+    for var in ("PGQRS_SCHEMA", "PGQRS_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PGQRS_DSN", empty_dsn)
+    namespaces = []
+    for block in python:
+        namespace: dict = {}
+        exec(compile(block, str(JOBS), "exec"), namespace)
+        namespaces.append(namespace)
+    assert capsys.readouterr().out.split("\n") == ["done cat-small.png", "['weekly'] 0", "1", ""]
+    assert namespaces[1]["resize"](None) == {"done": True}  # outside a worker nothing is cancelled

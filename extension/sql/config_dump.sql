@@ -12,4 +12,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_messages_id_seq', 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_delayed', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_archive', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_groups', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_cancels', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_schedules', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_schedules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_topic_bindings', '');
 -- pgqrs:extension-only:end

@@ -144,7 +144,12 @@ BEGIN
             ('_rank', 'none'), ('_check_message_options', 'none'), ('_check_parallel', 'none'),
             ('_admit', 'none'), ('_admit_batch', 'none'), ('_refill_groups', 'none'),
             ('_tokens', 'none'), ('_set_rate_limit', 'none'), ('_rate_tokens', 'none'), ('_spend_tokens', 'none'),
-            ('_role_prefix', 'all'), ('_setup_roles', 'none')
+            ('_role_prefix', 'all'), ('_setup_roles', 'none'),
+            ('complete', 'consumer'), ('message_status', 'all'), ('wait_for', 'all'), ('cancel', 'all'),
+            ('create_schedule', 'admin'), ('drop_schedule', 'admin'), ('run_schedules', 'all'),
+            ('bind_topic', 'admin'), ('unbind_topic', 'admin'), ('publish', 'producer'),
+            ('_finish_cancelled', 'none'), ('_check_schedule_name', 'none'), ('_check_time_zone', 'none'),
+            ('_cron_field', 'none'), ('_cron_next', 'none'), ('_check_topic', 'none'), ('_topic_regex', 'none')
         ) AS d (fn, groups)
         JOIN pg_proc c ON c.proname = d.fn AND c.pronamespace = v_schema_oid
         UNION ALL
@@ -156,7 +161,10 @@ BEGIN
             ('pgqrs_delayed', 'admin', 'SELECT'), ('pgqrs_groups', 'admin', 'SELECT'),
             ('pgqrs_workers', 'admin', 'SELECT, DELETE'), ('pgqrs_archive', 'admin', 'SELECT, DELETE'),
             ('pgqrs_queues_id_seq', 'none', ''), ('pgqrs_workers_id_seq', 'none', ''),
-            ('pgqrs_messages_id_seq', 'none', '')
+            ('pgqrs_messages_id_seq', 'none', ''),
+            ('schedules', 'all', 'SELECT'), ('topic_bindings', 'all', 'SELECT'),
+            ('pgqrs_cancels', 'admin', 'SELECT'), ('pgqrs_schedules', 'admin', 'SELECT'),
+            ('pgqrs_topic_bindings', 'admin', 'SELECT'), ('pgqrs_schedules_id_seq', 'none', '')
         ) AS d (rel, groups, privileges)
         JOIN pg_class c ON c.relname = d.rel AND c.relnamespace = v_schema_oid
     LOOP

@@ -577,20 +577,26 @@ $$;
 COMMENT ON FUNCTION @extschema@._check_worker(bigint, @extschema@.pgqrs_queues) IS
     'internal: raises PQ004, PQ008 or PQ009 unless the worker may act now';
 
--- _move_to_archive(queue_id, ids, worker_id, dead_lettered)
+-- _move_to_archive(queue_id, ids, worker_id, dead_lettered, result, cancelled)
 --   Moves messages from pgqrs_messages (and, without a worker_id, from
 --   pgqrs_delayed) to pgqrs_archive in one statement, stamping archived_at
---   and processing_duration. With a worker_id, only the messages leased to
---   that worker move. The places their group keys held go to the keys' next
---   messages (_refill_groups()). Returns the ids moved.
+--   and processing_duration, with the result (complete()) or as cancelled
+--   (cancel()). With a worker_id, only the messages leased to that worker
+--   move. Every message leaves the queue for good through here. The places
+--   their group keys held go to the keys' next messages (_refill_groups()). A
+--   message whose cancel is pending (pgqrs_cancels) ends cancelled, whoever
+--   finishes it: looked up after the move, in a statement of its own, so that
+--   a cancel() that held the row while this waited for it is seen. Returns the
+--   ids moved.
 CREATE FUNCTION @extschema@._move_to_archive(
-    p_queue_id bigint, p_ids bigint[], p_worker_id bigint, p_dead_lettered boolean)
+    p_queue_id bigint, p_ids bigint[], p_worker_id bigint, p_dead_lettered boolean,
+    p_result jsonb DEFAULT NULL, p_cancelled boolean DEFAULT false)
 RETURNS SETOF bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
     v_now timestamptz := pg_catalog.clock_timestamp();
-    v_ids bigint[];
+    v_moved bigint[];
     v_keys text[];
 BEGIN
     WITH bounds AS (  -- the lowest and highest id bound the index scans (see above)
@@ -616,23 +622,66 @@ BEGIN
     ), archived AS (
         INSERT INTO @extschema@.pgqrs_archive AS a
             (id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at, worker_id,
-             archived_at, processing_duration, dead_lettered, priority, group_key)
+             archived_at, processing_duration, dead_lettered, priority, group_key, result, cancelled)
         SELECT m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at, m.worker_id,
-               v_now, v_now - m.dequeued_at, p_dead_lettered, m.priority, m.group_key
+               v_now, v_now - m.dequeued_at, p_dead_lettered AND NOT p_cancelled,
+               m.priority, m.group_key, CASE WHEN p_cancelled THEN NULL ELSE p_result END, p_cancelled
         FROM gone m
         RETURNING a.id
     )
     SELECT (SELECT array_agg(a.id) FROM archived a),
            (SELECT array_agg(m.group_key) FROM gone m WHERE m.group_key IS NOT NULL AND m.rank IS NOT NULL)
-    INTO v_ids, v_keys;
+    INTO v_moved, v_keys;
+    IF v_moved IS NULL THEN
+        RETURN;
+    END IF;
     IF v_keys IS NOT NULL THEN
         PERFORM @extschema@._refill_groups(p_queue_id, v_keys);
     END IF;
-    RETURN QUERY SELECT unnest(v_ids);
+    IF NOT p_cancelled THEN
+        WITH pending AS (
+            DELETE FROM @extschema@.pgqrs_cancels c
+            WHERE c.queue_id = p_queue_id AND c.msg_id = ANY (v_moved)
+            RETURNING c.msg_id
+        )
+        UPDATE @extschema@.pgqrs_archive a
+        SET cancelled = true, dead_lettered = false, result = NULL
+        FROM pending
+        WHERE a.queue_id = p_queue_id AND a.id = pending.msg_id;
+    ELSE
+        DELETE FROM @extschema@.pgqrs_cancels c
+        WHERE c.queue_id = p_queue_id AND c.msg_id = ANY (v_moved);
+    END IF;
+    RETURN QUERY SELECT unnest(v_moved);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._move_to_archive(bigint, bigint[], bigint, boolean) IS
-    'internal: moves messages to the archive; returns the ids moved';
+COMMENT ON FUNCTION @extschema@._move_to_archive(bigint, bigint[], bigint, boolean, jsonb, boolean) IS
+    'internal: moves messages to the archive (with a result, or cancelled); returns the ids moved';
+
+-- _finish_cancelled(queue_id, ids)
+--   Of these ids, just picked by a dequeue, moves those whose cancel is
+--   pending (their lease ran out) to the archive as cancelled instead of
+--   delivering them again. Returns the other ids, in their order.
+CREATE FUNCTION @extschema@._finish_cancelled(p_queue_id bigint, p_ids bigint[])
+RETURNS bigint[]
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_cancelled bigint[];
+BEGIN
+    SELECT array_agg(c.msg_id) INTO v_cancelled
+    FROM @extschema@.pgqrs_cancels c
+    WHERE c.queue_id = p_queue_id AND c.msg_id = ANY (p_ids);
+    IF v_cancelled IS NULL THEN
+        RETURN p_ids;
+    END IF;
+    PERFORM @extschema@._move_to_archive(p_queue_id, v_cancelled, NULL, false, NULL, true);
+    RETURN ARRAY(SELECT i FROM unnest(p_ids) WITH ORDINALITY AS u (i, n)
+                 WHERE i <> ALL (v_cancelled) ORDER BY n);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._finish_cancelled(bigint, bigint[]) IS
+    'internal: ends the picked messages whose cancel is pending; returns the others';
 
 -- _check_queue_settings(max_attempts, max_payload_bytes, group_concurrency, rate_limit)
 --   The settings create_queue and alter_queue take: at least 1 each, a
@@ -804,3 +853,221 @@ LANGUAGE sql STABLE
 AS $$ SELECT pg_catalog.has_function_privilege(session_user, p_function, 'EXECUTE') $$;
 COMMENT ON FUNCTION @extschema@._session_may(regprocedure) IS
     'internal: whether the session''s login role may run a function';
+
+-- Schedules (see create_schedule()).
+--
+-- _check_schedule_name(name)
+--   A schedule name follows the rules of queue names (_check_queue_name());
+--   raises PQ004 otherwise.
+CREATE FUNCTION @extschema@._check_schedule_name(p_schedule_name text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_schedule_name IS NULL OR p_schedule_name !~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$' THEN
+        RAISE EXCEPTION 'invalid schedule name "%"', coalesce(@extschema@._shown(p_schedule_name), 'NULL')
+            USING ERRCODE = 'PQ004',
+                  DETAIL = 'A schedule name has 1 to 64 characters: letters, digits, "_", "-" and ".", and starts with a letter, a digit or "_".';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_schedule_name(text) IS
+    'internal: raises PQ004 for an invalid schedule name';
+
+-- _check_time_zone(time_zone)
+--   A time zone PostgreSQL knows by name (pg_timezone_names), such as
+--   'UTC' or 'Europe/Paris'; raises PQ004 otherwise.
+CREATE FUNCTION @extschema@._check_time_zone(p_time_zone text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    IF p_time_zone IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names z WHERE z.name = p_time_zone) THEN
+        RAISE EXCEPTION 'unknown time zone "%"', coalesce(@extschema@._shown(p_time_zone), 'NULL')
+            USING ERRCODE = 'PQ004',
+                  HINT = 'Name a zone of pg_timezone_names, such as ''UTC'' or ''Europe/Paris''.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_time_zone(text) IS
+    'internal: raises PQ004 for a time zone PostgreSQL does not know';
+
+-- _cron_field(cron, what, field, low, high, names, name_base)
+--   The values, in order and without repeats, that one field of a cron
+--   expression allows: a comma-separated list of "*", "n", "n-m", each
+--   optionally followed by "/step" ("n/step" runs from n to high). Names
+--   (three letters, any case) stand for numbers: names[1] is name_base.
+--   Raises PQ004 naming the field for anything else.
+CREATE FUNCTION @extschema@._cron_field(
+    p_cron text, p_what text, p_field text, p_low integer, p_high integer, p_names text[], p_name_base integer)
+RETURNS integer[]
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    v_part text;
+    v_match text[];
+    v_bound text;
+    v_bounds integer[];
+    v_step integer;
+    v_values integer[] := '{}';
+BEGIN
+    FOREACH v_part IN ARRAY pg_catalog.string_to_array(p_field, ',') LOOP
+        v_match := pg_catalog.regexp_match(pg_catalog.upper(v_part),
+                                           '^(\*|([0-9]{1,2}|[A-Z]{3})(-([0-9]{1,2}|[A-Z]{3}))?)(/([0-9]{1,2}))?$');
+        v_bounds := '{}';
+        IF v_match IS NOT NULL AND v_match[1] <> '*' THEN
+            FOREACH v_bound IN ARRAY ARRAY[v_match[2], v_match[4]] LOOP
+                CONTINUE WHEN v_bound IS NULL;
+                v_bounds := v_bounds || CASE WHEN v_bound ~ '^[0-9]+$' THEN v_bound::integer
+                                             ELSE pg_catalog.array_position(p_names, v_bound) - 1 + p_name_base END;
+            END LOOP;
+        END IF;
+        v_step := coalesce(v_match[6]::integer, 1);
+        IF v_match IS NULL OR v_step < 1 OR EXISTS (SELECT FROM unnest(v_bounds) b WHERE b IS NULL OR b NOT BETWEEN p_low AND p_high)
+           OR v_bounds[2] < v_bounds[1] THEN
+            RAISE EXCEPTION 'invalid % field "%" in cron expression "%"', p_what, @extschema@._shown(v_part), @extschema@._shown(p_cron)
+                USING ERRCODE = 'PQ004',
+                      DETAIL = pg_catalog.format('The %s field takes %s to %s%s, as "*", "n", "n-m" or a comma-separated list of them, each optionally with "/step".',
+                                                 p_what, p_low, p_high,
+                                                 CASE WHEN p_names IS NULL THEN '' ELSE ' or the names ' || pg_catalog.array_to_string(p_names, ', ') END);
+        END IF;
+        v_values := v_values || ARRAY(
+            SELECT pg_catalog.generate_series(
+                CASE WHEN v_match[1] = '*' THEN p_low ELSE v_bounds[1] END,
+                CASE WHEN v_match[1] = '*' THEN p_high
+                     WHEN cardinality(v_bounds) = 2 THEN v_bounds[2]
+                     WHEN v_match[6] IS NOT NULL THEN p_high
+                     ELSE v_bounds[1] END,
+                v_step));
+    END LOOP;
+    RETURN ARRAY(SELECT DISTINCT v FROM unnest(v_values) v ORDER BY v);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_field(text, text, text, integer, integer, text[], integer) IS
+    'internal: the values one field of a cron expression allows (PQ004 if invalid)';
+
+-- _cron_next(cron, time_zone, after)
+--   The first time after "after" that a five-field cron expression (minute,
+--   hour, day of month, month, day of week; or @yearly, @monthly, @weekly,
+--   @daily, @hourly) names, read in the time zone. As in cron: Sunday is 0
+--   or 7; when both the day of month and the day of week are restricted
+--   (neither starts with "*"), a day matching either runs. Daylight saving
+--   time: a local time that the change skips runs at the same instant as
+--   the hour after it (02:30 becomes 03:30); one that it repeats runs once,
+--   at its first occurrence. Raises PQ004 for an invalid expression or one
+--   that names no time (30 February).
+CREATE FUNCTION @extschema@._cron_next(p_cron text, p_time_zone text, p_after timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    v_fields text[];
+    v_minutes integer[];
+    v_hours integer[];
+    v_days integer[];
+    v_months integer[];
+    v_weekdays integer[];
+    v_either boolean;
+    v_start timestamp;
+    v_date date;
+    v_hour integer;
+    v_minute integer;
+    v_local timestamp;
+    v_at timestamptz;
+BEGIN
+    IF p_cron IS NULL THEN
+        RAISE EXCEPTION 'cron must not be NULL' USING ERRCODE = 'PQ004';
+    END IF;
+    v_fields := pg_catalog.regexp_split_to_array(pg_catalog.btrim(CASE pg_catalog.lower(pg_catalog.btrim(p_cron))
+        WHEN '@yearly' THEN '0 0 1 1 *' WHEN '@annually' THEN '0 0 1 1 *' WHEN '@monthly' THEN '0 0 1 * *'
+        WHEN '@weekly' THEN '0 0 * * 0' WHEN '@daily' THEN '0 0 * * *' WHEN '@midnight' THEN '0 0 * * *'
+        WHEN '@hourly' THEN '0 * * * *' ELSE p_cron END), '\s+');
+    IF cardinality(v_fields) <> 5 THEN
+        RAISE EXCEPTION 'cron expression "%" does not have five fields', @extschema@._shown(p_cron)
+            USING ERRCODE = 'PQ004',
+                  DETAIL = 'A cron expression is "minute hour day-of-month month day-of-week", such as "*/15 9-17 * * MON-FRI".';
+    END IF;
+    v_minutes := @extschema@._cron_field(p_cron, 'minute', v_fields[1], 0, 59, NULL, 0);
+    v_hours := @extschema@._cron_field(p_cron, 'hour', v_fields[2], 0, 23, NULL, 0);
+    v_days := @extschema@._cron_field(p_cron, 'day-of-month', v_fields[3], 1, 31, NULL, 0);
+    v_months := @extschema@._cron_field(p_cron, 'month', v_fields[4], 1, 12,
+        '{JAN,FEB,MAR,APR,MAY,JUN,JUL,AUG,SEP,OCT,NOV,DEC}', 1);
+    v_weekdays := ARRAY(SELECT DISTINCT w % 7 FROM unnest(@extschema@._cron_field(p_cron, 'day-of-week', v_fields[5], 0, 7,
+        '{SUN,MON,TUE,WED,THU,FRI,SAT}', 0)) w);
+    v_either := v_fields[3] !~ '^\*' AND v_fields[5] !~ '^\*';
+
+    v_start := pg_catalog.date_trunc('minute', p_after AT TIME ZONE p_time_zone) + interval '1 minute';
+    -- Eight years and a day: a 29 February comes round within them, whatever the year.
+    FOR v_day IN 0 .. 8 * 366 LOOP
+        v_date := v_start::date + v_day;
+        CONTINUE WHEN NOT (extract(month FROM v_date)::integer = ANY (v_months));
+        IF v_either THEN
+            CONTINUE WHEN NOT (extract(day FROM v_date)::integer = ANY (v_days)
+                               OR extract(dow FROM v_date)::integer = ANY (v_weekdays));
+        ELSE
+            CONTINUE WHEN NOT (extract(day FROM v_date)::integer = ANY (v_days)
+                               AND extract(dow FROM v_date)::integer = ANY (v_weekdays));
+        END IF;
+        FOREACH v_hour IN ARRAY v_hours LOOP
+            FOREACH v_minute IN ARRAY v_minutes LOOP
+                v_local := v_date + pg_catalog.make_time(v_hour, v_minute, 0);
+                CONTINUE WHEN v_local < v_start;
+                v_at := v_local AT TIME ZONE p_time_zone;  -- a repeated local time: its second occurrence
+                IF ((v_at - interval '1 hour') AT TIME ZONE p_time_zone) = v_local THEN
+                    v_at := v_at - interval '1 hour';  -- its first
+                END IF;
+                IF v_at > p_after THEN
+                    RETURN v_at;
+                END IF;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+    RAISE EXCEPTION 'cron expression "%" names no time', @extschema@._shown(p_cron)
+        USING ERRCODE = 'PQ004',
+              DETAIL = 'No day in eight years matches its day of month, month and day of week.';
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_next(text, text, timestamptz) IS
+    'internal: the next time a cron expression names after a time, in a time zone (PQ004 if invalid)';
+
+-- Topics (see publish()).
+--
+-- _check_topic(argument, value, wildcards)
+--   Words of letters, digits, "_" and "-", separated by ".", 1 to 255
+--   characters; with wildcards, a word may also be "*" (one word) or "#"
+--   (any number of words). Raises PQ004 otherwise.
+CREATE FUNCTION @extschema@._check_topic(p_argument text, p_value text, p_wildcards boolean)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_value IS NULL OR pg_catalog.length(p_value) > 255
+       OR p_value !~ (CASE WHEN p_wildcards THEN '^([A-Za-z0-9_-]+|\*|#)(\.([A-Za-z0-9_-]+|\*|#))*$'
+                           ELSE '^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$' END) THEN
+        RAISE EXCEPTION 'invalid % "%"', p_argument, coalesce(@extschema@._shown(p_value), 'NULL')
+            USING ERRCODE = 'PQ004',
+                  DETAIL = CASE WHEN p_wildcards
+                                THEN 'A pattern is words of letters, digits, "_" and "-" separated by "."; a word may be "*" (one word) or "#" (any number of words).'
+                                ELSE 'A topic is words of letters, digits, "_" and "-" separated by ".", without wildcards.' END;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_topic(text, text, boolean) IS
+    'internal: raises PQ004 for an invalid topic or pattern';
+
+-- _topic_regex(pattern)
+--   The regular expression that a checked pattern stands for, to match
+--   against "." || topic: a word is itself, "*" one word, "#" any number.
+--   Built from a pattern _check_topic() accepted, so it holds no other
+--   regular expression syntax.
+CREATE FUNCTION @extschema@._topic_regex(p_pattern text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT '^' OPERATOR(pg_catalog.||) pg_catalog.string_agg(
+               CASE w WHEN '*' THEN '\.[^.]+' WHEN '#' THEN '(\.[^.]+)*' ELSE '\.' OPERATOR(pg_catalog.||) w END,
+               '' ORDER BY n) OPERATOR(pg_catalog.||) '$'
+    FROM unnest(pg_catalog.string_to_array(p_pattern, '.')) WITH ORDINALITY AS t (w, n)
+$$;
+COMMENT ON FUNCTION @extschema@._topic_regex(text) IS
+    'internal: the regular expression of a topic pattern';

@@ -121,6 +121,8 @@ CREATE TABLE @extschema@.pgqrs_archive (
     dead_lettered       boolean NOT NULL DEFAULT false,
     priority            integer NOT NULL DEFAULT 0,
     group_key           text,
+    result              jsonb,
+    cancelled           boolean NOT NULL DEFAULT false,
     PRIMARY KEY (queue_id, id)
 );
 CREATE INDEX pgqrs_archive_archived_at_idx
@@ -131,6 +133,68 @@ COMMENT ON TABLE @extschema@.pgqrs_archive IS
     'pgqrs processed messages (archive) and dead letters (dead_lettered = true)';
 COMMENT ON COLUMN @extschema@.pgqrs_archive.processing_duration IS
     'archived_at minus dequeued_at: how long the last delivery took to finish';
+COMMENT ON COLUMN @extschema@.pgqrs_archive.result IS
+    'what complete() stored as the job''s result (NULL: archived without one)';
+COMMENT ON COLUMN @extschema@.pgqrs_archive.cancelled IS
+    'finished by cancel(): never delivered again (dead_lettered is then false)';
+
+-- What message_status() and wait_for() return.
+CREATE TYPE @extschema@.message_state AS (
+    state            text,
+    read_ct          integer,
+    result           jsonb,
+    finished_at      timestamptz,
+    cancel_requested boolean
+);
+COMMENT ON TYPE @extschema@.message_state IS
+    'a message''s state (ready, delayed, in_flight, done, dead, cancelled, unknown), deliveries, result, when it finished, whether a cancel is pending';
+
+-- Cancels asked for messages that a worker holds: the message stays leased
+-- until its holder finishes it (archive, delete, complete, release) or its
+-- lease runs out, and then it ends in the archive as cancelled. A table of its
+-- own, so that the hot tables keep their columns; it holds a row only between
+-- a cancel() and the end of that lease.
+CREATE TABLE @extschema@.pgqrs_cancels (
+    queue_id     bigint NOT NULL,
+    msg_id       bigint NOT NULL,
+    worker_id    bigint,
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (queue_id, msg_id)
+);
+COMMENT ON TABLE @extschema@.pgqrs_cancels IS
+    'pgqrs cancels of leased messages, pending until the lease ends (worker_id: the holder when it was asked)';
+
+-- Schedules: each enqueues its payload into its queue at the times its cron
+-- expression names, in its time zone. next_run_at is the next slot; the
+-- run_schedules() that enqueues it moves it on in the same transaction,
+-- under the row's lock, so each (schedule, slot) is enqueued once.
+CREATE TABLE @extschema@.pgqrs_schedules (
+    id            bigserial PRIMARY KEY,
+    schedule_name text NOT NULL CONSTRAINT pgqrs_schedules_schedule_name_key UNIQUE,
+    queue_id      bigint NOT NULL REFERENCES @extschema@.pgqrs_queues (id),
+    cron          text NOT NULL,
+    payload       jsonb NOT NULL,
+    time_zone     text NOT NULL,
+    next_run_at   timestamptz NOT NULL,
+    last_run_at   timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX pgqrs_schedules_next_run_at_idx ON @extschema@.pgqrs_schedules (next_run_at);
+CREATE INDEX pgqrs_schedules_queue_id_idx ON @extschema@.pgqrs_schedules (queue_id);
+COMMENT ON TABLE @extschema@.pgqrs_schedules IS
+    'pgqrs schedules: a five-field cron expression in a time zone; next_run_at: the next slot to enqueue; last_run_at: the last slot enqueued';
+
+-- Topic bindings: publish(topic) enqueues into every queue bound with a
+-- pattern that matches the topic.
+CREATE TABLE @extschema@.pgqrs_topic_bindings (
+    pattern    text NOT NULL,
+    queue_id   bigint NOT NULL REFERENCES @extschema@.pgqrs_queues (id),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (pattern, queue_id)
+);
+CREATE INDEX pgqrs_topic_bindings_queue_id_idx ON @extschema@.pgqrs_topic_bindings (queue_id);
+COMMENT ON TABLE @extschema@.pgqrs_topic_bindings IS
+    'pgqrs topic bindings: words separated by ".", "*" for one word, "#" for any number';
 
 -- Group keys with messages let in (see pgqrs_messages.group_key): active counts
 -- the key's messages that hold a place (ready, leased, or delayed for a retry),

@@ -94,3 +94,30 @@ LEFT JOIN (
 ) h ON h.worker_id = w.id;
 COMMENT ON VIEW @extschema@.worker_health IS
     'per worker: queue, status, last heartbeat and its age, messages held';
+
+-- schedules: one row per schedule (create_schedule()).
+--   next_run_at  the next slot run_schedules() enqueues
+--   last_run_at  the slot it enqueued last (NULL: none yet)
+CREATE VIEW @extschema@.schedules AS
+SELECT s.schedule_name,
+       q.queue_name,
+       s.cron,
+       s.time_zone,
+       s.next_run_at,
+       s.last_run_at,
+       s.payload,
+       s.created_at
+FROM @extschema@.pgqrs_schedules s
+JOIN @extschema@.pgqrs_queues q ON q.id = s.queue_id;
+COMMENT ON VIEW @extschema@.schedules IS
+    'per schedule: queue, cron expression, time zone, next and last run, payload';
+
+-- topic_bindings: one row per binding (bind_topic()).
+CREATE VIEW @extschema@.topic_bindings AS
+SELECT b.pattern,
+       q.queue_name,
+       b.created_at
+FROM @extschema@.pgqrs_topic_bindings b
+JOIN @extschema@.pgqrs_queues q ON q.id = b.queue_id;
+COMMENT ON VIEW @extschema@.topic_bindings IS
+    'per topic binding: pattern and queue';

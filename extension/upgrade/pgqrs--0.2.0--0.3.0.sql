@@ -70,6 +70,66 @@ DROP FUNCTION @extschema@.enqueue(text, jsonb, integer);
 DROP FUNCTION @extschema@.enqueue_batch(text, jsonb[], integer);
 -- Its columns change (the messages' new ones come before state).
 DROP VIEW @extschema@.messages;
+DROP FUNCTION @extschema@._move_to_archive(bigint, bigint[], bigint, boolean);
+
+-- Results and cancels in the archive; pending cancels, schedules and topic
+-- bindings (see tables.sql). New columns with constant defaults: no rewrite.
+ALTER TABLE @extschema@.pgqrs_archive
+    ADD COLUMN result jsonb,
+    ADD COLUMN cancelled boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN @extschema@.pgqrs_archive.result IS
+    'what complete() stored as the job''s result (NULL: archived without one)';
+COMMENT ON COLUMN @extschema@.pgqrs_archive.cancelled IS
+    'finished by cancel(): never delivered again (dead_lettered is then false)';
+-- What message_status() and wait_for() return.
+CREATE TYPE @extschema@.message_state AS (
+    state            text,
+    read_ct          integer,
+    result           jsonb,
+    finished_at      timestamptz,
+    cancel_requested boolean
+);
+COMMENT ON TYPE @extschema@.message_state IS
+    'a message''s state (ready, delayed, in_flight, done, dead, cancelled, unknown), deliveries, result, when it finished, whether a cancel is pending';
+CREATE TABLE @extschema@.pgqrs_cancels (
+    queue_id     bigint NOT NULL,
+    msg_id       bigint NOT NULL,
+    worker_id    bigint,
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (queue_id, msg_id)
+);
+COMMENT ON TABLE @extschema@.pgqrs_cancels IS
+    'pgqrs cancels of leased messages, pending until the lease ends (worker_id: the holder when it was asked)';
+CREATE TABLE @extschema@.pgqrs_schedules (
+    id            bigserial PRIMARY KEY,
+    schedule_name text NOT NULL CONSTRAINT pgqrs_schedules_schedule_name_key UNIQUE,
+    queue_id      bigint NOT NULL REFERENCES @extschema@.pgqrs_queues (id),
+    cron          text NOT NULL,
+    payload       jsonb NOT NULL,
+    time_zone     text NOT NULL,
+    next_run_at   timestamptz NOT NULL,
+    last_run_at   timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX pgqrs_schedules_next_run_at_idx ON @extschema@.pgqrs_schedules (next_run_at);
+CREATE INDEX pgqrs_schedules_queue_id_idx ON @extschema@.pgqrs_schedules (queue_id);
+COMMENT ON TABLE @extschema@.pgqrs_schedules IS
+    'pgqrs schedules: a five-field cron expression in a time zone; next_run_at: the next slot to enqueue; last_run_at: the last slot enqueued';
+CREATE TABLE @extschema@.pgqrs_topic_bindings (
+    pattern    text NOT NULL,
+    queue_id   bigint NOT NULL REFERENCES @extschema@.pgqrs_queues (id),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (pattern, queue_id)
+);
+CREATE INDEX pgqrs_topic_bindings_queue_id_idx ON @extschema@.pgqrs_topic_bindings (queue_id);
+COMMENT ON TABLE @extschema@.pgqrs_topic_bindings IS
+    'pgqrs topic bindings: words separated by ".", "*" for one word, "#" for any number';
+-- pgqrs:extension-only:begin
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_cancels', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_schedules', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_schedules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_topic_bindings', '');
+-- pgqrs:extension-only:end
 
 -- pgqrs:functions
 

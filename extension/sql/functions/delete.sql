@@ -7,7 +7,8 @@
 --   Returns  boolean: whether it was there (and leased to worker_id)
 --   Errors   PQ001 (no such queue), PQ003 (invalid name)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups; pgqrs_archive and pgqrs_cancels
+--            for a message whose cancel is pending (it ends cancelled)
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.delete(
     queue_name text,
@@ -26,6 +27,13 @@ AS $$
 DECLARE
     v_gone record;  -- what its group key needs to know
 BEGIN
+    -- A message whose cancel is pending ends in the archive as cancelled instead.
+    IF EXISTS (SELECT FROM @extschema@.pgqrs_cancels c
+               WHERE c.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
+                 AND c.msg_id = msg_id) THEN
+        RETURN EXISTS (SELECT FROM @extschema@._move_to_archive((@extschema@._queue(queue_name)).id,
+                                                               ARRAY[msg_id], worker_id, false));
+    END IF;
     DELETE FROM @extschema@.pgqrs_messages m
     WHERE m.queue_id = (SELECT q.id FROM @extschema@.pgqrs_queues q WHERE q.queue_name = queue_name)
       AND m.id = msg_id

@@ -5,7 +5,8 @@
 --   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (NULL or
 --            multi-dimensional ids), PQ006 (too many ids)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups; pgqrs_archive and pgqrs_cancels
+--            for messages whose cancel is pending (they end cancelled)
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.delete_batch(
     queue_name text,
@@ -24,6 +25,14 @@ DECLARE
     v_keys text[];
 BEGIN
     PERFORM @extschema@._check_ids('msg_ids', delete_batch.msg_ids);
+    -- Messages whose cancel is pending end in the archive as cancelled instead.
+    IF EXISTS (SELECT FROM @extschema@.pgqrs_cancels c
+               WHERE c.queue_id = v_queue_id AND c.msg_id = ANY (delete_batch.msg_ids)) THEN
+        RETURN QUERY SELECT @extschema@._move_to_archive(v_queue_id,
+            ARRAY(SELECT c.msg_id FROM @extschema@.pgqrs_cancels c
+                  WHERE c.queue_id = v_queue_id AND c.msg_id = ANY (delete_batch.msg_ids)),
+            delete_batch.worker_id, false);
+    END IF;
     WITH bounds AS (  -- the lowest and highest id bound the index scans (see overview.sql)
         SELECT min(i) AS first, max(i) AS last FROM unnest(delete_batch.msg_ids) i
     ), ready AS (

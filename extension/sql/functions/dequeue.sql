@@ -23,8 +23,8 @@
 --            PQ006 (qty), PQ008 (worker unknown, of another queue or role),
 --            PQ009 (worker not active)
 --   Reads    pgqrs_queues, pgqrs_workers
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, the queue's
---            position, pgqrs_groups (dead letters), the queue's token sequence
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, pgqrs_cancels, the
+--            queue's position, pgqrs_groups (dead letters), the queue's token sequence
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.dequeue(
     queue_name text,
@@ -180,6 +180,11 @@ BEGIN
                     LIMIT v_take
                     FOR UPDATE SKIP LOCKED
                 ) p;
+                -- Messages cancelled in flight whose lease ran out end cancelled, not delivered.
+                IF v_ids IS NOT NULL AND EXISTS (SELECT FROM @extschema@.pgqrs_cancels c
+                                                 WHERE c.queue_id = v_queue.id AND c.msg_id = ANY (v_ids)) THEN
+                    v_ids := nullif(@extschema@._finish_cancelled(v_queue.id, v_ids), '{}');
+                END IF;
                 v_leased := 0;
                 IF v_ids IS NOT NULL THEN
                     IF dequeue.worker_id IS NOT NULL AND NOT v_worker_locked THEN

@@ -1,7 +1,7 @@
 -- drop_queue(queue_name, force, if_exists)
 --   Removes a queue. Without force it refuses while the queue holds
---   messages, archived messages or active workers; with force it deletes them
---   too. With if_exists an unknown queue returns false. Waits for enqueues and
+--   messages, archived messages or active workers, or while schedules or
+--   topic bindings name it; with force it deletes them too. With if_exists an unknown queue returns false. Waits for enqueues and
 --   moves in flight (see _queue_lock_class()).
 --
 --   Returns  boolean: whether it dropped one
@@ -49,6 +49,15 @@ BEGIN
         SELECT count(*) INTO v_archived FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
         SELECT count(*) INTO v_workers FROM @extschema@.pgqrs_workers w
         WHERE w.queue_id = v_queue.id AND w.status = 'active';
+        IF EXISTS (SELECT FROM @extschema@.pgqrs_schedules s WHERE s.queue_id = v_queue.id)
+           OR EXISTS (SELECT FROM @extschema@.pgqrs_topic_bindings b WHERE b.queue_id = v_queue.id) THEN
+            RAISE EXCEPTION 'queue "%" has schedules or topic bindings', v_queue.queue_name
+                USING ERRCODE = 'PQ007',
+                      DETAIL = format('%s schedules and %s topic bindings name it.',
+                                      (SELECT count(*) FROM @extschema@.pgqrs_schedules s WHERE s.queue_id = v_queue.id),
+                                      (SELECT count(*) FROM @extschema@.pgqrs_topic_bindings b WHERE b.queue_id = v_queue.id)),
+                      HINT = 'Drop them (drop_schedule(), unbind_topic()), or pass force => true to drop them with the queue.';
+        END IF;
         IF v_messages + v_archived + v_workers > 0 THEN
             RAISE EXCEPTION 'queue "%" is not empty', v_queue.queue_name
                 USING ERRCODE = 'PQ007',
@@ -63,6 +72,9 @@ BEGIN
     DELETE FROM @extschema@.pgqrs_groups g WHERE g.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_workers w WHERE w.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_cancels c WHERE c.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_schedules s WHERE s.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_topic_bindings b WHERE b.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_queues q WHERE q.id = v_queue.id;
     v_position := @extschema@._position(v_queue.id);
     IF v_position IS NOT NULL THEN

@@ -4,9 +4,11 @@
 --   while it is leased to that worker.
 --
 --   Returns  timestamptz: the new vt, or NULL when the message is not there
---            (or not leased to worker_id)
+--            (or not leased to worker_id), or -infinity when it was cancelled
+--            (cancel()) while leased: the lease is not extended, and whatever
+--            ends it ends the message cancelled
 --   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (seconds)
---   Reads    pgqrs_queues
+--   Reads    pgqrs_queues, pgqrs_cancels
 --   Writes   pgqrs_messages, pgqrs_delayed
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.extend_visibility(
@@ -27,6 +29,14 @@ DECLARE
 BEGIN
     PERFORM @extschema@._check_seconds('seconds', extend_visibility.seconds);
     v_queue_id := (@extschema@._queue(extend_visibility.queue_name)).id;
+    -- A lease whose message was cancelled is not extended: -infinity tells its holder.
+    IF EXISTS (SELECT FROM @extschema@.pgqrs_cancels c
+               WHERE c.queue_id = v_queue_id AND c.msg_id = extend_visibility.msg_id) THEN
+        RETURN CASE WHEN EXISTS (SELECT FROM @extschema@.pgqrs_messages m
+                                 WHERE m.queue_id = v_queue_id AND m.id = extend_visibility.msg_id
+                                   AND (extend_visibility.worker_id IS NULL OR m.worker_id = extend_visibility.worker_id))
+                    THEN '-infinity'::timestamptz END;
+    END IF;
     UPDATE @extschema@.pgqrs_messages m
     SET vt = clock_timestamp() + extend_visibility.seconds * interval '1 second'
     WHERE m.queue_id = v_queue_id

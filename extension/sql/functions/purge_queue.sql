@@ -7,7 +7,7 @@
 --   Returns  bigint: how many it deleted
 --   Errors   PQ001 (no such queue), PQ003 (invalid name)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups, pgqrs_cancels
 --   Roles    admin
 CREATE FUNCTION @extschema@.purge_queue(queue_name text)
 RETURNS bigint
@@ -27,6 +27,7 @@ BEGIN
     DELETE FROM @extschema@.pgqrs_delayed d WHERE d.queue_id = v_queue.id;
     GET DIAGNOSTICS v_delayed = ROW_COUNT;
     DELETE FROM @extschema@.pgqrs_groups g WHERE g.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_cancels c WHERE c.queue_id = v_queue.id;
     RETURN v_ready + v_delayed;
 END
 $$;

@@ -10,7 +10,7 @@
 --            worker_id)
 --   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (delay)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, the queue's position
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, pgqrs_cancels, the queue's position
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.release(
     queue_name text,
@@ -40,6 +40,11 @@ BEGIN
     FOR UPDATE;
     IF NOT FOUND THEN
         RETURN false;
+    END IF;
+    -- A message whose cancel is pending ends cancelled instead of coming back.
+    IF EXISTS (SELECT FROM @extschema@.pgqrs_cancels c WHERE c.queue_id = v_queue.id AND c.msg_id = release.msg_id) THEN
+        PERFORM @extschema@._move_to_archive(v_queue.id, ARRAY[release.msg_id], NULL, false);
+        RETURN true;
     END IF;
 
     IF v_read_ct >= v_queue.max_attempts THEN

@@ -18,6 +18,7 @@ from .errors import (
     InvalidArgument,
     InvalidPayload,
     InvalidQueueName,
+    MessageCancelled,
     NotInstalled,
     PayloadTooLarge,
     PgqrsError,
@@ -46,13 +47,16 @@ from .types import (
     ArchivedMessage,
     InstallResult,
     Message,
+    MessageStatus,
     Queue,
     QueueMetrics,
+    Schedule,
+    TopicBinding,
     VerifyReport,
     WorkerHealth,
     WorkerRecord,
 )
-from .worker import Worker, WorkerStats, load_handler
+from .worker import Worker, WorkerStats, cancel_requested, load_handler
 
 try:
     __version__ = _metadata.version("pgqrs")
@@ -84,6 +88,11 @@ __all__ = [
     "Worker",
     "WorkerStats",
     "load_handler",
+    "cancel_requested",
+    "MessageStatus",
+    "Schedule",
+    "TopicBinding",
+    "MessageCancelled",
     "WorkerRecord",
     "QueueMetrics",
     "WorkerHealth",

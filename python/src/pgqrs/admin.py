@@ -21,6 +21,7 @@ from . import install as _install
 from .config import Config
 from .db import Procedure, create_async_pool, create_pool, probe_connection, probe_connection_async, run, run_async
 from .errors import QueueNotFound, WorkerNotFound, wrap_errors
+from .producer import validate_payload
 from .statements import Op, Statements, statements
 from .tables import (
     AsyncPgqrsArchiveTable,
@@ -32,7 +33,17 @@ from .tables import (
     PgqrsQueues,
     PgqrsWorkers,
 )
-from .types import ArchivedMessage, InstallResult, Message, Queue, QueueMetrics, VerifyReport, WorkerHealth
+from .types import (
+    ArchivedMessage,
+    InstallResult,
+    Message,
+    Queue,
+    QueueMetrics,
+    Schedule,
+    TopicBinding,
+    VerifyReport,
+    WorkerHealth,
+)
 
 __all__ = ["Admin", "AsyncAdmin"]
 
@@ -419,6 +430,44 @@ class Admin(_AdminBase):
         """How many archived messages (dead letters too) the queue has. Raises QueueNotFound."""
         return self._run(_scalar(int, self._st.count_archive, queue))
 
+    # -- schedules and topics -------------------------------------------------
+
+    def create_schedule(
+        self, name: str, queue: str, cron: str, payload: Any = None, time_zone: str = "UTC"
+    ) -> int:
+        """Enqueue payload (default ``{}``) into the queue at every time the five-field cron
+        expression names, in time_zone; a schedule of that name is replaced. Returns its id.
+        run_schedules() (every ``pgqrs worker run``, or pg_cron) does the enqueueing.
+        Raises QueueNotFound, InvalidArgument (a bad name, cron expression or time zone) and
+        InvalidPayload."""
+        body = validate_payload({} if payload is None else payload)
+        return self._run(_scalar(int, self._st.create_schedule, name, queue, cron, body, time_zone))
+
+    def drop_schedule(self, name: str) -> bool:
+        """Remove a schedule; whether there was one."""
+        return self._run(_scalar(bool, self._st.drop_schedule, name))
+
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name, with its next and last run."""
+        return self._run(_rows(Schedule, self._st.list_schedules))
+
+    def run_schedules(self) -> int:
+        """Enqueue every due schedule once (however many callers at once); how many messages."""
+        return self._run(_scalar(int, self._st.run_schedules))
+
+    def bind_topic(self, pattern: str, queue: str) -> bool:
+        """Bind the queue to a topic pattern (words separated by "."; "*" one word, "#" any number);
+        whether the binding is new. Raises QueueNotFound and InvalidArgument (a bad pattern)."""
+        return self._run(_scalar(bool, self._st.bind_topic, pattern, queue))
+
+    def unbind_topic(self, pattern: str, queue: str) -> bool:
+        """Remove a topic binding; whether there was one. Raises QueueNotFound."""
+        return self._run(_scalar(bool, self._st.unbind_topic, pattern, queue))
+
+    def list_topic_bindings(self) -> list[TopicBinding]:
+        """Every topic binding, by pattern and queue."""
+        return self._run(_rows(TopicBinding, self._st.list_topic_bindings))
+
 
 class AsyncAdmin(_AdminBase):
     """Asynchronous admin API on an AsyncConnectionPool of its own: Admin's methods, awaited."""
@@ -709,3 +758,41 @@ class AsyncAdmin(_AdminBase):
     async def count_archive(self, queue: str) -> int:
         """How many archived messages (dead letters too) the queue has. Raises QueueNotFound."""
         return await self._run(_scalar(int, self._st.count_archive, queue))
+
+    # -- schedules and topics -------------------------------------------------
+
+    async def create_schedule(
+        self, name: str, queue: str, cron: str, payload: Any = None, time_zone: str = "UTC"
+    ) -> int:
+        """Enqueue payload (default ``{}``) into the queue at every time the five-field cron
+        expression names, in time_zone; a schedule of that name is replaced. Returns its id.
+        run_schedules() (every ``pgqrs worker run``, or pg_cron) does the enqueueing.
+        Raises QueueNotFound, InvalidArgument (a bad name, cron expression or time zone) and
+        InvalidPayload."""
+        body = validate_payload({} if payload is None else payload)
+        return await self._run(_scalar(int, self._st.create_schedule, name, queue, cron, body, time_zone))
+
+    async def drop_schedule(self, name: str) -> bool:
+        """Remove a schedule; whether there was one."""
+        return await self._run(_scalar(bool, self._st.drop_schedule, name))
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name, with its next and last run."""
+        return await self._run(_rows(Schedule, self._st.list_schedules))
+
+    async def run_schedules(self) -> int:
+        """Enqueue every due schedule once (however many callers at once); how many messages."""
+        return await self._run(_scalar(int, self._st.run_schedules))
+
+    async def bind_topic(self, pattern: str, queue: str) -> bool:
+        """Bind the queue to a topic pattern (words separated by "."; "*" one word, "#" any number);
+        whether the binding is new. Raises QueueNotFound and InvalidArgument (a bad pattern)."""
+        return await self._run(_scalar(bool, self._st.bind_topic, pattern, queue))
+
+    async def unbind_topic(self, pattern: str, queue: str) -> bool:
+        """Remove a topic binding; whether there was one. Raises QueueNotFound."""
+        return await self._run(_scalar(bool, self._st.unbind_topic, pattern, queue))
+
+    async def list_topic_bindings(self) -> list[TopicBinding]:
+        """Every topic binding, by pattern and queue."""
+        return await self._run(_rows(TopicBinding, self._st.list_topic_bindings))

@@ -756,6 +756,55 @@ def message_show(state: State, queue_name: str, msg_id: int, archive: bool) -> N
     state.emit(msg)
 
 
+#: The exit code of `pgqrs message wait` for each state: 0 once done, else which way it ended.
+WAIT_EXIT_CODES = {"done": 0, "dead": 3, "cancelled": 4, "unknown": 6}
+#: ... and when the time was up before it finished.
+WAIT_EXIT_UNFINISHED = 5
+
+
+@message.command("status")
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("msg_id", metavar="ID", type=ID)
+@pass_state
+def message_status(state: State, queue_name: str, msg_id: int) -> None:
+    """The state of the message ID of QUEUE (ready, delayed, in_flight, done, dead, cancelled or
+    unknown), its deliveries, its result and when it finished."""
+    state.emit(state.producer(queue_name).message_status(msg_id))
+
+
+@message.command("wait")
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("msg_id", metavar="ID", type=ID)
+@click.option("--timeout", type=SECONDS, default=30, show_default=True, metavar="SECONDS",
+              help="How long to wait for the message to finish.")
+@pass_state
+def message_wait(state: State, queue_name: str, msg_id: int, timeout: int) -> None:
+    """Wait until the message ID of QUEUE is finished, then print its status.
+
+    Exit code: 0 done, 3 dead-lettered, 4 cancelled, 5 not finished when the time was up,
+    6 unknown (deleted, or never enqueued).
+    """
+    status = state.producer(queue_name).wait_for(msg_id, timeout)
+    state.emit(status)
+    code = WAIT_EXIT_CODES.get(status.state, WAIT_EXIT_UNFINISHED)
+    if code:
+        click.get_current_context().exit(code)
+
+
+@message.command("cancel")
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("msg_id", metavar="ID", type=ID)
+@pass_state
+def message_cancel(state: State, queue_name: str, msg_id: int) -> None:
+    """Cancel the message ID of QUEUE: at once when no worker holds it, else when its lease
+    ends (its worker is told). Exit 1 when there was nothing to cancel."""
+    if not state.producer(queue_name).cancel(msg_id):
+        raise click.ClickException(
+            f"message {msg_id} of queue {shorten(queue_name)} not cancelled: it is finished, unknown, "
+            "or its cancel is pending already")
+    state.emit({"queue": queue_name, "id": msg_id, "cancelled": True}, text=f"cancelled message {msg_id}")
+
+
 # -- worker -------------------------------------------------------------------
 
 
@@ -887,6 +936,109 @@ def archive_purge_dead(state: State, queue_name: str, ids: tuple[int, ...]) -> N
     purged = state.admin().purge_dead_letters(queue_name, ids=list(ids) or None)
     state.emit({"queue": queue_name, "purged": list(purged)},
                text=f"deleted {len(purged)} dead letter(s) of queue {queue_name}")
+
+
+# -- schedules and topics ------------------------------------------------------
+
+SCHEDULE_COLUMNS: list[Column] = [
+    ("schedule_name", "schedule"),
+    ("queue_name", "queue"),
+    ("cron", "cron"),
+    ("time_zone", "time zone"),
+    ("next_run_at", "next run"),
+    ("last_run_at", "last run"),
+    ("payload", "payload"),
+]
+BINDING_COLUMNS: list[Column] = [("pattern", "pattern"), ("queue_name", "queue"), ("created_at", "created")]
+
+
+@cli.group(cls=OrderedGroup)
+def schedule() -> None:
+    """Enqueue messages on a cron schedule (run by every `pgqrs worker run`, or pg_cron)."""
+
+
+@schedule.command("create")
+@click.argument("name")
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("cron")
+@click.argument("payload", required=False, default="{}")
+@click.option("--time-zone", default="UTC", show_default=True, help="The zone the cron expression is read in.")
+@pass_state
+def schedule_create(state: State, name: str, queue_name: str, cron: str, payload: str, time_zone: str) -> None:
+    """Enqueue PAYLOAD (JSON, default {}) into QUEUE at every time CRON names ("minute hour
+    day-of-month month day-of-week", e.g. "*/15 9-17 * * MON-FRI"). A schedule NAME that exists is
+    replaced."""
+    schedule_id = state.admin().create_schedule(name, queue_name, cron, _parse_payload(payload), time_zone)
+    state.emit({"schedule": name, "id": schedule_id}, text=f"schedule {name} enqueues into queue {queue_name}")
+
+
+@schedule.command("list")
+@pass_state
+def schedule_list(state: State) -> None:
+    """List the schedules with their next and last run."""
+    state.emit(state.admin().list_schedules(), columns=SCHEDULE_COLUMNS, empty="no schedules")
+
+
+@schedule.command("delete")
+@click.argument("name")
+@pass_state
+def schedule_delete(state: State, name: str) -> None:
+    """Delete the schedule NAME (exit 1 when there is none)."""
+    if not state.admin().drop_schedule(name):
+        raise click.ClickException(f"schedule {shorten(name)} not found")
+    state.emit({"schedule": name, "deleted": True}, text=f"deleted schedule {name}")
+
+
+@schedule.command("run")
+@pass_state
+def schedule_run(state: State) -> None:
+    """Enqueue what the schedules have due now, once (what workers do on each heartbeat)."""
+    enqueued = state.admin().run_schedules()
+    state.emit({"enqueued": enqueued}, text=f"enqueued {enqueued} scheduled message(s)")
+
+
+@cli.group(cls=OrderedGroup)
+def topic() -> None:
+    """Bind queues to topic patterns and publish to every queue a topic matches."""
+
+
+@topic.command("bind")
+@click.argument("pattern")
+@click.argument("queue_name", metavar="QUEUE")
+@pass_state
+def topic_bind(state: State, pattern: str, queue_name: str) -> None:
+    """Bind QUEUE to PATTERN (words separated by "."; "*" one word, "#" any number)."""
+    new = state.admin().bind_topic(pattern, queue_name)
+    state.emit({"pattern": pattern, "queue": queue_name, "new": new},
+               text=f"queue {queue_name} bound to {pattern}" + ("" if new else " (already)"))
+
+
+@topic.command("unbind")
+@click.argument("pattern")
+@click.argument("queue_name", metavar="QUEUE")
+@pass_state
+def topic_unbind(state: State, pattern: str, queue_name: str) -> None:
+    """Remove the binding of QUEUE to PATTERN (exit 1 when there is none)."""
+    if not state.admin().unbind_topic(pattern, queue_name):
+        raise click.ClickException(f"queue {shorten(queue_name)} is not bound to {shorten(pattern)}")
+    state.emit({"pattern": pattern, "queue": queue_name, "unbound": True}, text=f"unbound {queue_name} from {pattern}")
+
+
+@topic.command("list")
+@pass_state
+def topic_list(state: State) -> None:
+    """List the topic bindings."""
+    state.emit(state.admin().list_topic_bindings(), columns=BINDING_COLUMNS, empty="no topic bindings")
+
+
+@topic.command("publish")
+@click.argument("topic_name", metavar="TOPIC")
+@click.argument("payload")
+@pass_state
+def topic_publish(state: State, topic_name: str, payload: str) -> None:
+    """Send PAYLOAD (JSON) to every queue bound to a pattern that matches TOPIC."""
+    queues = Producer(state.admin().pool, "", state.config).publish(topic_name, _parse_payload(payload))
+    state.emit({"topic": topic_name, "queues": queues}, text=f"published to {queues} queue(s)")
 
 
 # -- dashboard ------------------------------------------------------------------

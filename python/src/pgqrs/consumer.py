@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .config import Config
 from .db import Procedure, run, run_async
+from .producer import extended, validate_payload
 from .statements import Op, statements
 from .types import Message
 
@@ -30,11 +31,6 @@ T = TypeVar("T")
 def _scalar(_type: type[T], op: Op) -> Procedure[T]:
     """One statement's single value; _type names the SQL function's result type for the type checker."""
     value: T = yield op
-    return value
-
-
-def _optional(_type: type[T], op: Op) -> Procedure[T | None]:
-    value: T | None = yield op
     return value
 
 
@@ -76,6 +72,13 @@ class _ConsumerBase:
 
     def _ids_op(self, query: Any, ids: list[int]) -> Op:
         return Op(query, [self.queue, ids, self.worker_id], "scalars")
+
+    def _extend_op(self, msg_id: int, seconds: int) -> Procedure[dt.datetime | None]:
+        return extended(Op(self._st.extend_visibility, [self.queue, msg_id, seconds, self.worker_id], "one"), msg_id)
+
+    def _complete_op(self, msg_id: int, result: Any) -> Op:
+        value = None if result is None else validate_payload(result, name="result")
+        return self._op(self._st.complete, msg_id, value, self.worker_id)
 
 class Consumer(_ConsumerBase):
     """Synchronous consumer on a ConnectionPool (opened by the caller).
@@ -137,9 +140,15 @@ class Consumer(_ConsumerBase):
 
     def extend_visibility(self, msg_id: int, seconds: int) -> dt.datetime | None:
         """Longer lease: visible again seconds from now; returns the new vt, or None once the
-        message is no longer ours. Raises InvalidArgument (seconds out of range)."""
-        op = self._op(self._st.extend_visibility, msg_id, seconds, self.worker_id)
-        return self._run(_optional(dt.datetime, op))
+        message is no longer ours. Raises InvalidArgument (seconds out of range) and
+        MessageCancelled when the message was cancelled (the lease is then not extended)."""
+        return self._run(self._extend_op(msg_id, seconds))
+
+    def complete(self, msg_id: int, result: Any = None) -> bool:
+        """Archive a processed message with its result (any JSON value; None: none), which
+        message_status / wait_for return; False when it is not there (or not ours). Raises
+        InvalidPayload (a result that is not JSON, or over the queue's max_payload_bytes)."""
+        return self._run(_scalar(bool, self._complete_op(msg_id, result)))
 
     def release(self, msg_id: int, delay_seconds: int = 0) -> bool:
         """Give the message back (visible after delay_seconds); False if it is not ours.
@@ -204,9 +213,15 @@ class AsyncConsumer(_ConsumerBase):
 
     async def extend_visibility(self, msg_id: int, seconds: int) -> dt.datetime | None:
         """Longer lease: visible again seconds from now; returns the new vt, or None once the
-        message is no longer ours. Raises InvalidArgument (seconds out of range)."""
-        op = self._op(self._st.extend_visibility, msg_id, seconds, self.worker_id)
-        return await self._run(_optional(dt.datetime, op))
+        message is no longer ours. Raises InvalidArgument (seconds out of range) and
+        MessageCancelled when the message was cancelled (the lease is then not extended)."""
+        return await self._run(self._extend_op(msg_id, seconds))
+
+    async def complete(self, msg_id: int, result: Any = None) -> bool:
+        """Archive a processed message with its result (any JSON value; None: none), which
+        message_status / wait_for return; False when it is not there (or not ours). Raises
+        InvalidPayload (a result that is not JSON, or over the queue's max_payload_bytes)."""
+        return await self._run(_scalar(bool, self._complete_op(msg_id, result)))
 
     async def release(self, msg_id: int, delay_seconds: int = 0) -> bool:
         """Give the message back (visible after delay_seconds); False if it is not ours.

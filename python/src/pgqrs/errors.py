@@ -29,6 +29,7 @@ __all__ = [
     "WorkerNotFound",
     "WorkerNotActive",
     "RoleConflict",
+    "MessageCancelled",
     "ConfigError",
     "ConnectionFailed",
     "NotInstalled",
@@ -117,6 +118,10 @@ class RoleConflict(PgqrsError):
     """Roles of the names an install would use exist already and are not pgqrs's to use."""
 
     sqlstate = "PQ010"
+
+
+class MessageCancelled(PgqrsError):
+    """The message was cancelled while leased: stop working on it (its lease is no longer extended)."""
 
 
 class ConfigError(PgqrsError):

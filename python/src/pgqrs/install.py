@@ -643,6 +643,8 @@ def uninstall(st: Statements, force: bool = False) -> Procedure[None]:
         yield Op(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))
     for name in reversed(objects["tables"]):
         yield Op(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))
+    for name in reversed(objects.get("types", [])):
+        yield Op(sql.SQL("DROP TYPE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))
     empty = yield Op(_SCHEMA_IS_EMPTY, {"s": sql.Identifier(schema).as_string(None)}, fetch="scalar")
     if empty:
         yield Op(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(schema)))

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import json
+import math
 import re
 import threading
 import time
@@ -24,10 +25,21 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .config import Config
 from .db import Procedure, run, run_async
-from .errors import InvalidArgument, InvalidPayload, PayloadTooLarge, PgqrsError
+from .errors import InvalidArgument, InvalidPayload, MessageCancelled, PayloadTooLarge, PgqrsError
 from .statements import Op, Statements, statements
+from .types import MessageStatus
 
-__all__ = ["Producer", "AsyncProducer", "JsonText", "parse_json_payload", "validate_payload", "TokenBucket"]
+__all__ = [
+    "Producer",
+    "AsyncProducer",
+    "JsonText",
+    "parse_json_payload",
+    "validate_payload",
+    "TokenBucket",
+    "extended",
+    "message_status",
+    "wait_for",
+]
 
 T = TypeVar("T")
 
@@ -273,9 +285,48 @@ def _enqueue_many(st: Statements, queue: str, batches: list[tuple[JsonText, int,
     return ids
 
 
+def extended(op: Op, msg_id: int) -> Procedure[dt.datetime | None]:
+    """The new vt of an extend_visibility statement; None when the message is not there (or not
+    ours); MessageCancelled when it was cancelled while leased (the lease is not extended)."""
+    vt, cancelled = yield op
+    if cancelled:
+        raise MessageCancelled(f"message {msg_id} was cancelled")
+    result: dt.datetime | None = vt
+    return result
+
+
 def _extend_visibility(st: Statements, queue: str, msg_id: int, seconds: int) -> Procedure[dt.datetime | None]:
-    vt: dt.datetime | None = yield Op(st.extend_visibility, [queue, msg_id, seconds, None], "scalar")
-    return vt
+    return (yield from extended(Op(st.extend_visibility, [queue, msg_id, seconds, None], "one"), msg_id))
+
+
+def message_status(st: Statements, queue: str, msg_id: int) -> Procedure[MessageStatus]:
+    """The message's MessageStatus (its state, read_ct, result, finished_at)."""
+    status: MessageStatus = yield Op(st.message_status, [queue, msg_id], "one", MessageStatus)
+    return status
+
+
+def wait_for(st: Statements, queue: str, msg_id: int, timeout_seconds: float) -> Procedure[MessageStatus]:
+    """The message's MessageStatus once it is finished (or unknown), else after timeout_seconds:
+    wait_for() calls of at most max_wait_seconds() each, on one connection."""
+    if timeout_seconds < 0:
+        raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
+    longest: int = yield Op(st.max_wait_seconds, [], "scalar")
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        remaining = max(0, math.ceil(deadline - time.monotonic()))
+        status: MessageStatus = yield Op(st.wait_for, [queue, msg_id, min(remaining, longest)], "one", MessageStatus)
+        if status.finished or status.state == "unknown" or time.monotonic() >= deadline:
+            return status
+
+
+def _cancel(st: Statements, queue: str, msg_id: int) -> Procedure[bool]:
+    cancelled: bool = yield Op(st.cancel, [queue, msg_id], "scalar")
+    return cancelled
+
+
+def _publish(st: Statements, topic: str, payload: Any, limit: int | None) -> Procedure[int]:
+    queues: int = yield Op(st.publish, [topic, validate_payload(payload, limit)], "scalar")
+    return queues
 
 
 class _ProducerBase:
@@ -411,6 +462,28 @@ class Producer(_ProducerBase):
             progress.renumber(exc)
             raise
 
+    def message_status(self, msg_id: int) -> MessageStatus:
+        """Where the message is: ready, delayed, in_flight, done, dead, cancelled or unknown,
+        with its read_ct, result (what complete() stored) and finished_at. Raises QueueNotFound."""
+        return self._run(message_status(self._st, self.queue, msg_id))
+
+    def wait_for(self, msg_id: int, timeout: float = 30) -> MessageStatus:
+        """The message's status as soon as it is finished (done, dead or cancelled) or unknown, else
+        its status after ``timeout`` seconds; the server waits (polling as dequeue's long poll does),
+        holding one pooled connection. Raises QueueNotFound."""
+        return self._run(wait_for(self._st, self.queue, msg_id, timeout))
+
+    def cancel(self, msg_id: int) -> bool:
+        """Cancel the message: at once when no worker holds it, else when its lease ends (its worker
+        is told); never delivered again. Whether anything was cancelled. Raises QueueNotFound."""
+        return self._run(_cancel(self._st, self.queue, msg_id))
+
+    def publish(self, topic: str, payload: Any) -> int:
+        """Enqueue the payload into every queue bound to a pattern that matches the topic (not only
+        this producer's queue), in one transaction; how many queues got it (0: none is bound).
+        Raises InvalidArgument (an invalid topic) and what enqueue raises."""
+        return self._run(_publish(self._st, topic, payload, self.max_payload_bytes), 1)
+
 
 class AsyncProducer(_ProducerBase):
     """Asynchronous producer on an AsyncConnectionPool: Producer's methods, awaited."""
@@ -503,3 +576,25 @@ class AsyncProducer(_ProducerBase):
         except PgqrsError as exc:
             progress.renumber(exc)
             raise
+
+    async def message_status(self, msg_id: int) -> MessageStatus:
+        """Where the message is: ready, delayed, in_flight, done, dead, cancelled or unknown,
+        with its read_ct, result (what complete() stored) and finished_at. Raises QueueNotFound."""
+        return await self._run(message_status(self._st, self.queue, msg_id))
+
+    async def wait_for(self, msg_id: int, timeout: float = 30) -> MessageStatus:
+        """The message's status as soon as it is finished (done, dead or cancelled) or unknown, else
+        its status after ``timeout`` seconds; the server waits (polling as dequeue's long poll does),
+        holding one pooled connection. Raises QueueNotFound."""
+        return await self._run(wait_for(self._st, self.queue, msg_id, timeout))
+
+    async def cancel(self, msg_id: int) -> bool:
+        """Cancel the message: at once when no worker holds it, else when its lease ends (its worker
+        is told); never delivered again. Whether anything was cancelled. Raises QueueNotFound."""
+        return await self._run(_cancel(self._st, self.queue, msg_id))
+
+    async def publish(self, topic: str, payload: Any) -> int:
+        """Enqueue the payload into every queue bound to a pattern that matches the topic (not only
+        this producer's queue), in one transaction; how many queues got it (0: none is bound).
+        Raises InvalidArgument (an invalid topic) and what enqueue raises."""
+        return await self._run(_publish(self._st, topic, payload, self.max_payload_bytes), 1)

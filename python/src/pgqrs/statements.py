@@ -22,7 +22,17 @@ from typing import Any, Literal
 from psycopg import sql
 
 from .config import validate_schema
-from .types import ArchivedMessage, Message, Queue, QueueMetrics, WorkerHealth, WorkerRecord
+from .types import (
+    ArchivedMessage,
+    Message,
+    MessageStatus,
+    Queue,
+    QueueMetrics,
+    Schedule,
+    TopicBinding,
+    WorkerHealth,
+    WorkerRecord,
+)
 
 __all__ = ["Op", "Statements", "statements"]
 
@@ -69,6 +79,9 @@ class Statements:
                 arch=columns(ArchivedMessage, "a"),
                 metrics=columns(QueueMetrics),
                 health=columns(WorkerHealth),
+                status=columns(MessageStatus),
+                schedule=columns(Schedule),
+                binding=columns(TopicBinding),
                 eq=_EQ,
                 plus=_PLUS,
                 text=_TEXT,
@@ -192,14 +205,41 @@ class Statements:
             "SELECT id FROM {s}.archive_batch(queue_name => %s::{text},"
             " msg_ids => %s::bigint[], worker_id => %s::bigint) AS id"
         )
+        # The new vt, and whether the message was cancelled (extend_visibility returns -infinity).
         self.extend_visibility = q(
-            "SELECT {s}.extend_visibility(queue_name => %s::{text}, msg_id => %s::bigint, seconds => %s::integer,"
-            " worker_id => %s::bigint)"
+            "SELECT CASE WHEN v {eq} '-infinity'::pg_catalog.timestamptz THEN NULL ELSE v END,"
+            " v {eq} '-infinity'::pg_catalog.timestamptz"
+            " FROM {s}.extend_visibility(queue_name => %s::{text}, msg_id => %s::bigint, seconds => %s::integer,"
+            " worker_id => %s::bigint) AS v"
         )
         self.release = q(
             "SELECT {s}.release(queue_name => %s::{text}, msg_id => %s::bigint, delay_seconds => %s::integer,"
             " worker_id => %s::bigint)"
         )
+        # Results, waiting, cancelling
+        self.complete = q(
+            "SELECT {s}.complete(queue_name => %s::{text}, msg_id => %s::bigint, result => %s::{jsonb},"
+            " worker_id => %s::bigint)"
+        )
+        self.message_status = q("SELECT {status} FROM {s}.message_status(queue_name => %s::{text}, msg_id => %s::bigint)")
+        self.wait_for = q(
+            "SELECT {status} FROM {s}.wait_for(queue_name => %s::{text}, msg_id => %s::bigint,"
+            " timeout_seconds => %s::integer)"
+        )
+        self.max_wait_seconds = q("SELECT {s}.max_wait_seconds()")
+        self.cancel = q("SELECT {s}.cancel(queue_name => %s::{text}, msg_id => %s::bigint)")
+        # Schedules and topics
+        self.create_schedule = q(
+            "SELECT {s}.create_schedule(schedule_name => %s::{text}, queue_name => %s::{text}, cron => %s::{text},"
+            " payload => %s::{jsonb}, time_zone => %s::{text})"
+        )
+        self.drop_schedule = q("SELECT {s}.drop_schedule(schedule_name => %s::{text})")
+        self.list_schedules = q("SELECT {schedule} FROM {s}.schedules ORDER BY schedule_name")
+        self.run_schedules = q("SELECT {s}.run_schedules()")
+        self.bind_topic = q("SELECT {s}.bind_topic(pattern => %s::{text}, queue_name => %s::{text})")
+        self.unbind_topic = q("SELECT {s}.unbind_topic(pattern => %s::{text}, queue_name => %s::{text})")
+        self.list_topic_bindings = q("SELECT {binding} FROM {s}.topic_bindings ORDER BY pattern, queue_name")
+        self.publish = q("SELECT {s}.publish(topic => %s::{text}, payload => %s::{jsonb})")
         # Tables (plain reads; deletes by primary key or through the SQL API)
         self.tables = {
             "queues": _TableStatements(s, "pgqrs_queues", "id", Queue),

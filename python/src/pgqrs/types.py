@@ -15,6 +15,10 @@ __all__ = [
     "WorkerHealth",
     "InstallResult",
     "VerifyReport",
+    "MessageStatus",
+    "FINISHED_STATES",
+    "Schedule",
+    "TopicBinding",
 ]
 
 
@@ -59,6 +63,8 @@ class ArchivedMessage(Message):
     archived_at: dt.datetime
     processing_duration: dt.timedelta | None
     dead_lettered: bool
+    result: Any = None  # what the handler returned (complete); None: archived without one
+    cancelled: bool = False  # finished by cancel()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,3 +150,52 @@ class VerifyReport(_Row):
     version: str | None
     expected_version: str
     problems: list[str] = dataclasses.field(default_factory=list)
+
+
+#: The states in which a message is finished: it will not change again.
+FINISHED_STATES = frozenset({"done", "dead", "cancelled"})
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageStatus(_Row):
+    """Where a message is in its life (message_status / wait_for).
+
+    state: ``ready``, ``delayed`` (also: waiting for a retry), ``in_flight`` (leased), ``done``
+    (archived or completed), ``dead`` (dead-lettered), ``cancelled``, or ``unknown`` (deleted,
+    purged or never enqueued). ``result`` is what complete() stored, ``finished_at`` when it
+    was archived, ``cancel_requested`` whether a cancel waits for its lease to end.
+    """
+
+    state: Literal["ready", "delayed", "in_flight", "done", "dead", "cancelled", "unknown"]
+    read_ct: int | None
+    result: Any
+    finished_at: dt.datetime | None
+    cancel_requested: bool
+
+    @property
+    def finished(self) -> bool:
+        """Whether the message is done, dead or cancelled."""
+        return self.state in FINISHED_STATES
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule(_Row):
+    """A row of the schedules view: what is enqueued where, when (cron, in time_zone)."""
+
+    schedule_name: str
+    queue_name: str
+    cron: str
+    time_zone: str
+    next_run_at: dt.datetime
+    last_run_at: dt.datetime | None
+    payload: Any
+    created_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class TopicBinding(_Row):
+    """A row of the topic_bindings view: publish() of a topic the pattern matches enqueues into the queue."""
+
+    pattern: str
+    queue_name: str
+    created_at: dt.datetime

@@ -52,6 +52,8 @@ class _HasConfig(Protocol):
               help="Seconds without heartbeat after which a worker counts as dead and its messages are released.")
 @click.option("--job-timeout", type=FiniteFloat(min_open=True), default=None,
               help="Seconds after which a running job counts as failed and is released for a retry.")
+@click.option("--no-schedules", is_flag=True,
+              help="Do not run the database's due schedules on each heartbeat (run_schedules()).")
 @click.pass_obj
 def run(
     obj: _HasConfig,
@@ -68,13 +70,15 @@ def run(
     heartbeat_interval: float,
     stale_after: int,
     job_timeout: float | None,
+    no_schedules: bool,
 ) -> None:
     """Run HANDLER ("module:function") over the messages of QUEUE until SIGTERM / SIGINT.
 
     The handler gets a pgqrs.Message. Returning means done (the message is archived,
     or deleted with --delete); raising means failed (released for a retry with
     backoff, dead-lettered after the queue's max_attempts). Async handlers are
-    awaited; plain functions run in threads.
+    awaited; plain functions run in threads. What the handler returns is stored as the
+    message's result. Each heartbeat also enqueues the due schedules of the database.
     """
     # As `python -m` does: a handler module in the current directory can be imported.
     if "" not in sys.path and os.getcwd() not in sys.path:
@@ -97,6 +101,7 @@ def run(
             stale_after_seconds=stale_after,
             listen=not no_listen,
             job_timeout_seconds=job_timeout,
+            run_schedules=not no_schedules,
         ).resolve(config)
     except ValueError as exc:  # options that are fine one by one but not together (--stale-after, --heartbeat-interval)
         raise click.UsageError(str(exc)) from exc

@@ -23,6 +23,14 @@ heartbeat, acknowledgement or listener task dies of an unexpected error, the
 worker stops leasing, shuts down as on SIGTERM and raises
 :class:`SideTaskFailed`.
 
+Results and cancels: what a handler returns (unless None) is stored as the
+message's result (``complete()``); a value that is not JSON, or too large, fails
+the job with a log line saying so. A message cancelled while its handler runs is
+found out when its lease is next extended (``extend_visibility()`` says so): an
+async handler is cancelled, a plain function finds ``cancel_requested()`` true,
+and the message ends cancelled, never retried. Each heartbeat also runs the due
+schedules (``run_schedules()``), so schedules need no process of their own.
+
 Delivery is at least once: a handler can run again for a message whose lease
 was lost (worker paused or cut off longer than the lease, or reaped). Handlers
 should be idempotent.
@@ -45,7 +53,7 @@ The parts, one job each:
 
 from __future__ import annotations
 
-from .executor import HandlerTimeout
+from .executor import HandlerTimeout, cancel_requested
 from .handler import Handler, HandlerNotFound, load_handler
 from .membership import Membership
 from .retry import is_transient
@@ -59,6 +67,7 @@ __all__ = [
     "HandlerNotFound",
     "HandlerTimeout",
     "load_handler",
+    "cancel_requested",
     "default_retry_backoff",
     "WorkerSettings",
     "WorkerOptions",

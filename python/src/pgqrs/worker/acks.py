@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ..errors import PgqrsError
+from ..errors import InvalidPayload, PgqrsError
 from .calls import Calls
 from .executor import HandlerTimeout
 from .retry import retry
@@ -48,11 +48,21 @@ class Acknowledger:
         return await retry(call, on_retry=on_retry, deadline=deadline)
 
     async def settle(self, job: Job, error: Exception | None) -> None:
-        """Ack a job whose handler returned (``error`` None), or release one whose handler failed."""
+        """Ack a job whose handler returned (``error`` None), with its result when it returned
+        one, or release one whose handler failed. A job whose message was cancelled is acked
+        whatever its handler did: the message ends cancelled (the SQL sees to it)."""
         message = job.message
+        if job.cancelled.is_set():
+            self.stats.cancelled += 1
+            done = await self.ack(job)
+            logger.info("message %s: cancelled%s", message.id, "" if done else " (its lease was lost already)")
+            return
         if error is not None:
             self.stats.failed += 1
             await self.fail(job, error)
+            return
+        if job.result is not None and self.settings.on_success == "archive":
+            await self._complete(job)
             return
         self.stats.succeeded += 1
         if await self.ack(job):
@@ -65,6 +75,29 @@ class Acknowledger:
                 message.id,
                 self.settings.on_success,
             )
+
+    async def _complete(self, job: Job) -> None:
+        """Archive the job's message with what its handler returned (one call: results do not batch).
+        A result that is not JSON, or over the queue's max_payload_bytes, fails the job."""
+        message = job.message
+        try:
+            done = await self._retrying(
+                f"complete of message {message.id}",
+                functools.partial(self.calls.complete, message.id, job.result, job.worker_id),
+            )
+        except InvalidPayload as exc:
+            self.stats.failed += 1
+            await self.fail(job, InvalidPayload(f"the handler's return value cannot be stored as the result: {exc}"))
+            return
+        except PgqrsError as exc:
+            logger.error("complete of message %s failed (%s); it comes back when its lease runs out", message.id, exc)
+            return
+        self.stats.succeeded += 1
+        if done:
+            self.stats.acked += 1
+        else:
+            self.stats.ack_refused += 1
+            logger.warning("message %s: handler done but complete was refused: the lease was lost", message.id)
 
     async def ack(self, job: Job) -> bool:
         """Queue the job's ack for the next batch; whether it was done (False: the lease was lost)."""
@@ -104,7 +137,7 @@ class Acknowledger:
         attempt = message.read_ct
         delay = max(0, math.ceil(self.settings.retry_backoff(attempt)))
         last = self.max_attempts is not None and attempt >= self.max_attempts
-        if isinstance(exc, HandlerTimeout):
+        if isinstance(exc, (HandlerTimeout, InvalidPayload)):  # said in full by the message
             logger.error("message %s (attempt %s): %s", message.id, attempt, exc)
         else:
             logger.error("message %s (attempt %s): handler raised %r", message.id, attempt, exc, exc_info=exc)

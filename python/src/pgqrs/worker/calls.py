@@ -113,9 +113,19 @@ class Calls:
         return bool(await self._consumer(worker_id).release(msg_id, delay_seconds))
 
     async def extend(self, msg_id: int, seconds: int, worker_id: int) -> datetime | None:
-        """Extend the lease; the new visibility time, or None when the message is no longer ours."""
+        """Extend the lease; the new visibility time, or None when the message is no longer ours.
+        MessageCancelled when it was cancelled (the lease is then not extended)."""
         vt: datetime | None = await self._consumer(worker_id).extend_visibility(msg_id, seconds)
         return vt
+
+    async def complete(self, msg_id: int, result: Any, worker_id: int) -> bool:
+        """Archive the message with its result; False when it was no longer ours. InvalidPayload
+        for a result that is not JSON or too large."""
+        return bool(await self._consumer(worker_id).complete(msg_id, result))
+
+    async def run_schedules(self) -> int:
+        """Enqueue the due schedules of the database (any queue); how many messages."""
+        return int(await self._value(self._st.run_schedules, []) or 0)
 
     async def register(self, hostname: str, port: int) -> int:
         """Register a worker on the queue; its id."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import threading
@@ -12,14 +13,26 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from ..errors import PgqrsError
+from ..errors import MessageCancelled, PgqrsError
 from ..types import Message
 from .handler import Handler
 from .state import Job
 
-__all__ = ["Executor", "HandlerTimeout", "is_async_handler"]
+__all__ = ["Executor", "HandlerTimeout", "cancel_requested", "is_async_handler"]
 
 logger = logging.getLogger("pgqrs.worker")
+
+# The job whose handler runs here: in the handler's task (async) or its thread (sync).
+_task_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar("pgqrs_job", default=None)
+_thread_job = threading.local()
+
+
+def cancel_requested() -> bool:
+    """Whether the message of the handler calling it was cancelled (``Producer.cancel``) while it
+    runs: a plain-function handler should then stop soon (an async one is cancelled). False
+    outside a handler."""
+    job: Job | None = getattr(_thread_job, "job", None) or _task_job.get()
+    return job is not None and job.cancelled.is_set()
 
 
 class HandlerTimeout(PgqrsError):
@@ -77,7 +90,7 @@ class Executor:
         keeper = asyncio.create_task(self._keep_lease(job), name=f"pgqrs-lease-{message.id}")
         try:
             try:
-                await self._call_handler(message)
+                job.result = await self._call_handler(job)
             except asyncio.CancelledError:
                 raise  # shutdown past the grace period: the runner releases the message
             except Exception as exc:
@@ -90,12 +103,27 @@ class Executor:
             self.jobs.pop(message.id, None)
             self.slot_free.set()
 
-    async def _call_handler(self, message: Message) -> Any:
+    def cancel(self, job: Job) -> None:
+        """The job's message was cancelled: flag it (cancel_requested()) and cancel an async handler."""
+        if job.cancelled.is_set():
+            return
+        logger.info("message %s: cancelled while its handler runs; stopping it", job.message.id)
+        job.cancelled.set()
+        if self._is_async and job.handler is not None:
+            job.handler.cancel()
+
+    async def _call_handler(self, job: Job) -> Any:
+        message = job.message
         future: asyncio.Future[Any]
         if self._is_async:
-            future = asyncio.ensure_future(self.handler(message))
+            token = _task_job.set(job)  # the handler's task copies this context
+            try:
+                future = asyncio.ensure_future(self.handler(message))
+            finally:
+                _task_job.reset(token)
         else:
-            future = self._in_thread(message)
+            future = self._in_thread(job)
+        job.handler = future
         try:
             done, _ = await asyncio.wait({future}, timeout=self.job_timeout_seconds)
         except asyncio.CancelledError:
@@ -105,9 +133,11 @@ class Executor:
             # An async handler is cancelled; a thread cannot be, it is left to finish on its own.
             future.cancel()
             raise HandlerTimeout(f"handler did not finish within {self.job_timeout_seconds} s")
+        if future.cancelled() and job.cancelled.is_set():
+            raise MessageCancelled(f"message {message.id} was cancelled")
         return future.result()
 
-    def _in_thread(self, message: Message) -> asyncio.Future[Any]:
+    def _in_thread(self, job: Job) -> asyncio.Future[Any]:
         # One daemon thread per job (`concurrency` at a time, plus any left
         # behind by a timeout), not a ThreadPoolExecutor: its threads are
         # joined at exit, so one hung handler would keep the process alive.
@@ -122,8 +152,11 @@ class Executor:
             else:
                 future.set_exception(value)
 
+        message = job.message
+
         def target() -> None:
             result: tuple[bool, Any]
+            _thread_job.job = job
             try:
                 result = (True, self.handler(message))
             except Exception as exc:

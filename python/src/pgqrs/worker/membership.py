@@ -25,7 +25,9 @@ class Membership:
     it stopped or reaped (PQ009 / PQ008) calls :meth:`register` with the lost id,
     and the worker carries on under a new one. With ``reap`` each heartbeat that
     went through also reaps the dead workers of the queue, so a crashed peer's
-    messages come back after ``stale_after_seconds``.
+    messages come back after ``stale_after_seconds``; with ``run_schedules`` it
+    also enqueues what the schedules have due (each slot once, whichever worker
+    gets there first).
     """
 
     def __init__(
@@ -90,6 +92,17 @@ class Membership:
         except PgqrsError as exc:
             logger.warning("reaping dead workers failed: %s", exc)
 
+    async def run_schedules(self) -> None:
+        """Enqueue what the database's schedules have due (logged, never raised)."""
+        try:
+            enqueued = await self.calls.run_schedules()
+        except PgqrsError as exc:
+            logger.warning("running the schedules failed: %s", exc)
+            return
+        if enqueued:
+            self.stats.schedules_run += enqueued
+            logger.info("schedules: %s messages enqueued", enqueued)
+
     async def heartbeats(self) -> None:
         """Heartbeat every ``heartbeat_interval_seconds`` until cancelled (a side task of the run).
 
@@ -101,9 +114,12 @@ class Membership:
         while True:
             # Reap only right after a heartbeat of our own went through: after an outage longer
             # than stale_after, a worker that reaped first would count itself dead.
-            if await self.heartbeat() and self.settings.reap and time.monotonic() >= next_reap:
+            alive = await self.heartbeat()
+            if alive and self.settings.reap and time.monotonic() >= next_reap:
                 await self.reap()
                 next_reap = time.monotonic() + interval
+            if alive and self.settings.run_schedules:
+                await self.run_schedules()
             await asyncio.sleep(interval)
 
     async def deregister(self) -> None:

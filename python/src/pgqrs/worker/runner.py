@@ -66,12 +66,17 @@ class WorkerOptions(TypedDict, total=False):
     job_timeout_seconds: float | None
     reap: bool
     long_poll_seconds: int
+    run_schedules: bool
 
 
 class Worker:
     """Runs ``handler(message)`` over the messages of ``queue``; see the :mod:`pgqrs.worker` docstring.
 
     The handler gets a :class:`pgqrs.Message`. Returning means done, raising means failed.
+    What it returns (unless None) is stored as the message's result (``complete()``), which
+    ``Producer.wait_for`` returns; a result that is not JSON fails the job. A message
+    cancelled while its handler runs (``Producer.cancel``) cancels an async handler; a plain
+    function finds :func:`pgqrs.cancel_requested` true. Either way the message ends cancelled.
     How the worker runs is a :class:`WorkerSettings`, given as ``settings`` or as its fields
     by keyword (``Worker(config, "emails", send, concurrency=8)``), or both (the keywords win):
 
@@ -84,7 +89,8 @@ class Worker:
       ``long_poll_seconds``: wait that long inside ``dequeue()`` instead (poll-only set-ups).
     - ``heartbeat_interval_seconds``, ``stale_after_seconds``: heartbeats, and the silence after
       which a worker counts as dead (5 s at least); with ``reap`` the worker reaps the dead
-      workers of its own queue on each heartbeat.
+      workers of its own queue on each heartbeat, and with ``run_schedules`` it runs the
+      due schedules (``run_schedules()``: one index probe when none is due).
     - ``on_success``: ``"archive"`` or ``"delete"``; ``retry_backoff(attempt) -> seconds``:
       the delay before a failed message is delivered again (attempt = its ``read_ct``).
     - ``job_timeout_seconds``: a handler running longer fails (async ones are cancelled);
@@ -238,6 +244,7 @@ class _Run:
             keep_lease=self.leases.keep,
             settle=self.acks.settle,
         )
+        self.leases.on_cancelled = self.executor.cancel
         self.wake = asyncio.Event()  # a notification came (or anything worth a new dequeue)
         self.listener = Listener(self.config, worker.queue, self.calls.notify_channel, self.wake.set, self.stats)
         self.side_tasks: dict[asyncio.Task[None], str] = {}

@@ -41,6 +41,7 @@ class WorkerSettings:
     job_timeout_seconds: float | None = None
     reap: bool = True
     long_poll_seconds: int = 0
+    run_schedules: bool = True
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
+from typing import Any
 
 from ..types import Message
 
@@ -23,6 +25,8 @@ class WorkerStats:
     dead_lettered: int = 0  # releases that used up max_attempts (when known)
     abandoned: int = 0  # still running when the grace period ended; released
     leases_lost: int = 0  # extend_visibility found the message gone
+    cancelled: int = 0  # the message was cancelled while its handler ran
+    schedules_run: int = 0  # messages enqueued by run_schedules() on heartbeats
     reconnects: int = 0  # transient database errors survived
 
 
@@ -34,3 +38,6 @@ class Job:
     worker_id: int  # the registration that holds the lease (it changes when the worker registers again)
     task: asyncio.Task[None] | None = None
     finished: bool = False  # acked or released (or tried to): nothing left to give back
+    result: Any = None  # what the handler returned
+    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)  # cancel() asked for it
+    handler: asyncio.Future[Any] | None = None  # the handler's own task (async) or its thread's future
