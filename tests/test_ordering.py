@@ -169,3 +169,37 @@ def test_worker_runs_each_customers_jobs_in_order(dsn, tmp_path):
     assert starts[0][1] == "carol"  # the highest priority goes first
     overlapping = any(a[1] != b[1] for a, b in zip(events, events[1:]) if a[0] == b[0] == "start")
     assert overlapping, "customers' jobs should run side by side"
+
+
+def test_eight_worker_processes_keep_each_keys_order(dsn, tmp_path):
+    """Eight `pgqrs worker run` processes on 10 keys of 8 messages: per key, the handlers ran in
+    id order, one at a time, whichever process ran them, and every message ran once."""
+    assert pgqrs_cli(dsn, "queue", "create", "keyed").returncode == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ids = [r[0] for r in conn.execute(
+            "SELECT pgqrs.enqueue_batch('keyed', ARRAY(SELECT jsonb_build_object('customer', 'c' || (g % 10), 'n', g / 10)"
+            " FROM generate_series(0, 79) g), group_keys => ARRAY(SELECT 'c' || (g % 10) FROM generate_series(0, 79) g))")]
+    (tmp_path / "jobs.py").write_text(HANDLER)
+    log = tmp_path / "log.jsonl"
+    env = {**cli_env(), "JOB_LOG": str(log), "PYTHONPATH": str(tmp_path)}
+    workers = [subprocess.Popen([str(PGQRS_SCRIPT), "--dsn", dsn, "worker", "run", "keyed", "jobs:handle",
+                                 "--concurrency", "4", "--poll-interval", "0.1"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(8)]
+    try:
+        deadline = time.monotonic() + 120
+        while not log.exists() or log.read_text().count('"end"') < 80:
+            assert time.monotonic() < deadline, "the workers did not finish the jobs"
+            time.sleep(0.2)
+    finally:
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(60)
+    events = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda e: e[3])
+    for customer in (f"c{k}" for k in range(10)):
+        mine = [e for e in events if e[1] == customer]
+        assert [e[2] for e in mine if e[0] == "start"] == list(range(8)), customer  # in id order, each once
+        assert [e[0] for e in mine] == ["start", "end"] * 8, customer  # never two at once
+    with psycopg.connect(dsn) as conn:
+        archived = conn.execute("SELECT count(*), max(read_ct) FROM pgqrs.pgqrs_archive").fetchone()
+    assert archived == (len(ids), 1)
