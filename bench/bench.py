@@ -195,8 +195,9 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float, long: bool)
                  compare_to="keys_few"),
         # 40 s, so that the bucket's first second (a second's worth at once) weighs 2.5% at most.
         # Batches, so that the clients could take far more than the limit.
-        Scenario("rate_limited", "dequeue 10 + delete_batch, rate_limit 1,000/s, 40 s", ["dequeue", "delete_batch"],
-                 batch=10, backlog=backlog, rate_limit=1000, systems=("pgqrs",), duration=0 if smoke else 40),
+        Scenario("rate_limited", f"dequeue 10 + delete_batch, rate_limit 1,000/s, {duration if smoke else 40:g} s",
+                 ["dequeue", "delete_batch"], batch=10, backlog=backlog, rate_limit=1000, systems=("pgqrs",),
+                 duration=0 if smoke else 40),
         Scenario("enqueue_batch_json", "enqueue_batch of 100, one JSON array (as Python)",
                  ["enqueue_batch_json"], batch=100, counts="enqueued", systems=("pgqrs",)),
         Scenario("py_enqueue_batch", "Python: Producer.batch_enqueue of 100", [], batch=100, counts="enqueued",
