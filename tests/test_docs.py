@@ -151,7 +151,8 @@ def check_getting_started(run: PageRun) -> None:
 
     wait_for(lambda: metrics() == (0, 0, 4), "the worker archived the four messages")
     (worker_output,) = run.stop_background()
-    handled = sorted(re.findall(r"sending to (\S+)", worker_output))
+    # Handlers run in threads: two print() calls may interleave their text and their newline.
+    handled = sorted(re.findall(r"sending to (\S+?@example\.com)", worker_output))
     assert handled == ["bob@example.com", "cy@example.com", "di@example.com"]
 
 

@@ -257,10 +257,11 @@ def test_the_package_reads_columns_by_name(dsn):
 def test_upgrade_while_clients_work(empty_dsn):
     """ALTER EXTENSION UPDATE while a producer and consumers keep their connections open and
     busy (one in explicit transactions, one long-polling): every message is delivered once and
-    acknowledged once. The only error a client may see is the one the upgrade's new message
-    columns cause in a dequeue that is running while it commits (each consumer once at most,
-    the dequeue rolled back, nothing lost: the README's upgrade section says so); the producer
-    sees none. After the upgrade the same sessions obey pause_queue, which 0.1.0 did not have."""
+    acknowledged once. The only errors a client may see are those of a call that is running
+    while the upgrade commits (the CHANGELOG's upgrade section says so): the message row type
+    gained columns (42804), or a helper the old body called was replaced (XX000, cache lookup
+    failed); each consumer once at most, the transaction rolled back, nothing lost. The
+    producer sees none. After the upgrade the same sessions obey pause_queue, which 0.1.0 did not have."""
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE EXTENSION pgqrs VERSION {}").format(sql.Literal(OLDEST)))
         conn.execute("SELECT pgqrs.create_queue('live')")
@@ -270,7 +271,7 @@ def test_upgrade_while_clients_work(empty_dsn):
     sent: list[int] = []
     acked: list[int] = []
     errors: list[BaseException] = []
-    interrupted: list[psycopg.errors.DatatypeMismatch] = []  # dequeues running across the upgrade's commit
+    interrupted: list[psycopg.Error] = []  # calls running across the upgrade's commit
 
     def client(body):
         def guarded():
@@ -301,7 +302,7 @@ def test_upgrade_while_clients_work(empty_dsn):
                     done = [i for (i,) in conn.execute("SELECT pgqrs.archive_batch('live', %s, %s)", [ids, worker])]
                     assert sorted(done) == sorted(ids)
                     acked.extend(done)
-            except psycopg.errors.DatatypeMismatch as exc:
+            except (psycopg.errors.DatatypeMismatch, psycopg.errors.InternalError) as exc:
                 interrupted.append(exc)
                 continue
             idle = 0 if ids else idle + 1
@@ -330,7 +331,8 @@ def test_upgrade_while_clients_work(empty_dsn):
             thread.join(30)
         assert errors == []
         assert len(interrupted) <= 2
-        assert all("structure of query does not match function result type" in str(e) for e in interrupted)
+        assert all("structure of query does not match function result type" in str(e)
+                   or "cache lookup failed for function" in str(e) for e in interrupted), interrupted
         assert not any(t.is_alive() for t in threads)
         assert len(acked) == len(set(acked)) and set(acked) == set(sent)
         assert conn.execute("SELECT count(*), max(read_ct) FROM pgqrs.pgqrs_archive").fetchone() == (len(sent), 1)
