@@ -33,9 +33,9 @@ endif
 endif
 
 TEST_OUTPUT ?= extension/test/results
-REGRESS      = upgrade setup queues enqueue dequeue acknowledge dead_letters positions ordering workers metrics reads named roles hardening catalog results cancel schedules topics
+REGRESS      = upgrade setup queues enqueue dequeue acknowledge dead_letters positions ordering workers metrics reads named roles hardening catalog results cancel schedules topics unique
 REGRESS_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/regress
-ISOLATION    = concurrent_dequeue rollback_dequeue position_rollback group_order group_lock_order rate_limit lease_fencing concurrent_create drop_during_enqueue stop_during_dequeue purge_during_move concurrent_schedules cancel_during_dequeue cancel_during_archive publish_during_bind
+ISOLATION    = concurrent_dequeue rollback_dequeue position_rollback group_order group_lock_order rate_limit lease_fencing concurrent_create drop_during_enqueue stop_during_dequeue purge_during_move concurrent_schedules cancel_during_dequeue cancel_during_archive publish_during_bind concurrent_dedupe
 ISOLATION_OPTS = --inputdir=extension/test --outputdir=$(TEST_OUTPUT)/isolation --load-extension=pgqrs
 
 PG_CONFIG ?= pg_config

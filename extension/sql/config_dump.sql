@@ -16,4 +16,5 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_cancels', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_schedules', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_schedules_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_topic_bindings', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_dedupe_keys', '');
 -- pgqrs:extension-only:end

@@ -149,7 +149,8 @@ BEGIN
             ('create_schedule', 'admin'), ('drop_schedule', 'admin'), ('run_schedules', 'all'),
             ('bind_topic', 'admin'), ('unbind_topic', 'admin'), ('publish', 'producer'),
             ('_finish_cancelled', 'none'), ('_check_schedule_name', 'none'), ('_check_time_zone', 'none'),
-            ('_cron_field', 'none'), ('_cron_next', 'none'), ('_check_topic', 'none'), ('_topic_regex', 'none')
+            ('_cron_field', 'none'), ('_cron_next', 'none'), ('_check_topic', 'none'), ('_topic_regex', 'none'),
+            ('_take_dedupe_key', 'none'), ('_free_dedupe_keys', 'none'), ('_visible_at', 'none')
         ) AS d (fn, groups)
         JOIN pg_proc c ON c.proname = d.fn AND c.pronamespace = v_schema_oid
         UNION ALL
@@ -164,7 +165,8 @@ BEGIN
             ('pgqrs_messages_id_seq', 'none', ''),
             ('schedules', 'all', 'SELECT'), ('topic_bindings', 'all', 'SELECT'),
             ('pgqrs_cancels', 'admin', 'SELECT'), ('pgqrs_schedules', 'admin', 'SELECT'),
-            ('pgqrs_topic_bindings', 'admin', 'SELECT'), ('pgqrs_schedules_id_seq', 'none', '')
+            ('pgqrs_topic_bindings', 'admin', 'SELECT'), ('pgqrs_schedules_id_seq', 'none', ''),
+            ('pgqrs_dedupe_keys', 'admin', 'SELECT')
         ) AS d (rel, groups, privileges)
         JOIN pg_class c ON c.relname = d.rel AND c.relnamespace = v_schema_oid
     LOOP

@@ -153,30 +153,62 @@ AS $$ SELECT p_seq OPERATOR(pg_catalog.-) (p_priority::bigint OPERATOR(pg_catalo
 COMMENT ON FUNCTION @extschema@._rank(integer, bigint) IS
     'internal: a message''s place in its queue''s line, from its priority and its id';
 
--- _check_message_options(n, priority, group_key)
+-- _check_message_options(n, priority, group_key, dedupe_key)
 --   Raises PQ004 for a priority outside -32768 to 32767 or NULL, PQ005 for a
---   group key that is empty or longer than 255 characters. n: the message's
---   place in a batch, which the error names (priorities[n], group_keys[n]);
---   NULL for enqueue().
-CREATE FUNCTION @extschema@._check_message_options(p_n bigint, p_priority integer, p_group_key text)
+--   group key or dedupe key that is empty or longer than 255 characters. n:
+--   the message's place in a batch, which the error names (priorities[n],
+--   group_keys[n], dedupe_keys[n]); NULL for enqueue().
+CREATE FUNCTION @extschema@._check_message_options(
+    p_n bigint, p_priority integer, p_group_key text, p_dedupe_key text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
+DECLARE
+    v_key record;
 BEGIN
     IF p_priority IS NULL OR p_priority NOT BETWEEN -32768 AND 32767 THEN
         RAISE EXCEPTION '% must be between -32768 and 32767, got %',
                 CASE WHEN p_n IS NULL THEN 'priority' ELSE format('priorities[%s]', p_n) END, coalesce(p_priority::text, 'NULL')
             USING ERRCODE = 'PQ004';
     END IF;
-    IF p_group_key = '' OR pg_catalog.length(p_group_key) > 255 THEN
-        RAISE EXCEPTION '% must have 1 to 255 characters, got %',
-                CASE WHEN p_n IS NULL THEN 'group_key' ELSE format('group_keys[%s]', p_n) END, pg_catalog.length(p_group_key)
-            USING ERRCODE = 'PQ005', HINT = 'Pass NULL for a message without a key.';
-    END IF;
+    FOR v_key IN SELECT * FROM (VALUES ('group_key', p_group_key), ('dedupe_key', p_dedupe_key)) AS k (name, value) LOOP
+        IF v_key.value = '' OR pg_catalog.length(v_key.value) > 255 THEN
+            RAISE EXCEPTION '% must have 1 to 255 characters, got %',
+                    CASE WHEN p_n IS NULL THEN v_key.name ELSE format('%ss[%s]', v_key.name, p_n) END,
+                    pg_catalog.length(v_key.value)
+                USING ERRCODE = 'PQ005', HINT = 'Pass NULL for a message without a key.';
+        END IF;
+    END LOOP;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._check_message_options(bigint, integer, text) IS
-    'internal: raises PQ004 or PQ005 for a bad priority or group key';
+COMMENT ON FUNCTION @extschema@._check_message_options(bigint, integer, text, text) IS
+    'internal: raises PQ004 or PQ005 for a bad priority, group key or dedupe key';
+
+-- _visible_at(now, delay_seconds, run_at)
+--   When a new or released message becomes visible: run_at (now, if that is
+--   past), or delay_seconds after now. Raises PQ004 for a bad delay, or for
+--   both a run_at and a delay other than 0.
+CREATE FUNCTION @extschema@._visible_at(p_now timestamptz, p_delay_seconds integer, p_run_at timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    PERFORM @extschema@._check_seconds('delay_seconds', p_delay_seconds);
+    IF p_run_at IS NULL THEN
+        RETURN p_now + p_delay_seconds * interval '1 second';
+    END IF;
+    IF p_delay_seconds <> 0 THEN
+        RAISE EXCEPTION 'run_at and delay_seconds cannot both be given (delay_seconds is %)', p_delay_seconds
+            USING ERRCODE = 'PQ004', HINT = 'Pass one of them: run_at for a time, delay_seconds for a delay.';
+    END IF;
+    IF NOT pg_catalog.isfinite(p_run_at) THEN
+        RAISE EXCEPTION 'run_at must be a finite time, got %', p_run_at USING ERRCODE = 'PQ004';
+    END IF;
+    RETURN greatest(p_run_at, p_now);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._visible_at(timestamptz, integer, timestamptz) IS
+    'internal: the visibility time of a new or released message from delay_seconds or run_at (PQ004 for both)';
 
 -- _admit(queue_id, group_concurrency, group_key, count)
 --   Of count new messages of the key, how many take a place at once: the
@@ -344,6 +376,80 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._refill_groups(bigint, text[], boolean) IS
     'internal: gives finished messages'' places back to their keys and lets the next in';
+
+-- _take_dedupe_key(queue_id, dedupe_key, hold_seconds, msg_id)
+--   Takes the key for the message msg_id is about to name (NULL: the caller
+--   sets it once drawn) and returns NULL; or, when an unfinished message holds
+--   the key (or a done one within its hold), returns that message's id and
+--   takes nothing. A session that finds the key being taken by another waits
+--   for it on the primary key: if that one commits, the key is taken (the next
+--   round reads it); if it rolls back, this one takes it. So concurrent
+--   enqueues of one key make one message and raise nothing under READ
+--   COMMITTED (under REPEATABLE READ, a key taken since the snapshot raises
+--   40001, as any write conflict there). A key held past free_at is taken over.
+CREATE FUNCTION @extschema@._take_dedupe_key(
+    p_queue_id bigint, p_key text, p_hold_seconds integer, p_msg_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_holder record;
+BEGIN
+    LOOP
+        SELECT d.msg_id, d.free_at INTO v_holder
+        FROM @extschema@.pgqrs_dedupe_keys d
+        WHERE d.queue_id = p_queue_id AND d.dedupe_key = p_key;
+        IF NOT FOUND THEN
+            INSERT INTO @extschema@.pgqrs_dedupe_keys (queue_id, dedupe_key, msg_id, hold_seconds)
+            VALUES (p_queue_id, p_key, p_msg_id, p_hold_seconds)
+            ON CONFLICT DO NOTHING;
+        ELSIF v_holder.free_at IS NULL OR v_holder.free_at > pg_catalog.clock_timestamp() THEN
+            RETURN v_holder.msg_id;
+        ELSE
+            UPDATE @extschema@.pgqrs_dedupe_keys d
+            SET msg_id = p_msg_id, hold_seconds = p_hold_seconds, free_at = NULL
+            WHERE d.queue_id = p_queue_id AND d.dedupe_key = p_key
+              AND d.free_at <= pg_catalog.clock_timestamp();
+        END IF;
+        IF FOUND THEN
+            RETURN NULL;
+        END IF;
+        -- Another session took or freed it meanwhile: read it again.
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._take_dedupe_key(bigint, text, integer, bigint) IS
+    'internal: takes a dedupe key for a new message (NULL), or returns the id of the message that holds it';
+
+-- _free_dedupe_keys(queue_id, ids, keys, done)
+--   The messages ids are finished (keys and done run parallel: their dedupe
+--   keys, and whether each is done, that is archived or deleted rather than
+--   dead-lettered or cancelled): their keys are free again, but for done ones
+--   taken with a hold, which stay taken hold_seconds from now.
+CREATE FUNCTION @extschema@._free_dedupe_keys(
+    p_queue_id bigint, p_ids bigint[], p_keys text[], p_done boolean[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    WITH finished AS (
+        SELECT * FROM unnest(p_ids, p_keys, p_done) AS f (msg_id, dedupe_key, done)
+    ), held AS (
+        UPDATE @extschema@.pgqrs_dedupe_keys d
+        SET free_at = pg_catalog.clock_timestamp() + d.hold_seconds * interval '1 second'
+        FROM finished f
+        WHERE d.queue_id = p_queue_id AND d.dedupe_key = f.dedupe_key AND d.msg_id = f.msg_id
+          AND f.done AND d.hold_seconds > 0
+        RETURNING d.dedupe_key
+    )
+    DELETE FROM @extschema@.pgqrs_dedupe_keys d
+    USING finished f
+    WHERE d.queue_id = p_queue_id AND d.dedupe_key = f.dedupe_key AND d.msg_id = f.msg_id
+      AND d.dedupe_key NOT IN (SELECT h.dedupe_key FROM held h);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._free_dedupe_keys(bigint, bigint[], text[], boolean[]) IS
+    'internal: frees the dedupe keys of finished messages (or holds them for their hold_seconds)';
 
 -- Rate limits: a token bucket of a second's deliveries (at least one) per
 -- rate-limited queue, kept in the sequence pgqrs_tokens_<queue id> (made and
@@ -598,6 +704,8 @@ DECLARE
     v_now timestamptz := pg_catalog.clock_timestamp();
     v_moved bigint[];
     v_keys text[];
+    v_deduped bigint[];  -- the messages moved with a dedupe key (v_dedupe_keys)
+    v_dedupe_keys text[];
 BEGIN
     WITH bounds AS (  -- the lowest and highest id bound the index scans (see above)
         SELECT min(i) AS first, max(i) AS last FROM unnest(p_ids) i
@@ -630,8 +738,10 @@ BEGIN
         RETURNING a.id
     )
     SELECT (SELECT array_agg(a.id) FROM archived a),
-           (SELECT array_agg(m.group_key) FROM gone m WHERE m.group_key IS NOT NULL AND m.rank IS NOT NULL)
-    INTO v_moved, v_keys;
+           (SELECT array_agg(m.group_key) FROM gone m WHERE m.group_key IS NOT NULL AND m.rank IS NOT NULL),
+           (SELECT array_agg(m.id) FROM gone m WHERE m.dedupe_key IS NOT NULL),
+           (SELECT array_agg(m.dedupe_key) FROM gone m WHERE m.dedupe_key IS NOT NULL)
+    INTO v_moved, v_keys, v_deduped, v_dedupe_keys;
     IF v_moved IS NULL THEN
         RETURN;
     END IF;
@@ -651,6 +761,13 @@ BEGIN
     ELSE
         DELETE FROM @extschema@.pgqrs_cancels c
         WHERE c.queue_id = p_queue_id AND c.msg_id = ANY (v_moved);
+    END IF;
+    IF v_deduped IS NOT NULL THEN  -- after the cancels: a message that ended cancelled is not done
+        PERFORM @extschema@._free_dedupe_keys(p_queue_id, v_deduped, v_dedupe_keys,
+            ARRAY(SELECT NOT a.dead_lettered AND NOT a.cancelled
+                  FROM unnest(v_deduped) WITH ORDINALITY AS f (id, n)
+                  JOIN @extschema@.pgqrs_archive a ON a.queue_id = p_queue_id AND a.id = f.id
+                  ORDER BY f.n));
     END IF;
     RETURN QUERY SELECT unnest(v_moved);
 END

@@ -56,6 +56,7 @@ CREATE TABLE @extschema@.pgqrs_messages (
     priority    integer NOT NULL DEFAULT 0,
     group_key   text,
     rank        bigint DEFAULT 0,
+    dedupe_key  text,
     PRIMARY KEY (queue_id, id)
 ) WITH (fillfactor = 80);
 COMMENT ON TABLE @extschema@.pgqrs_messages IS
@@ -70,6 +71,8 @@ COMMENT ON COLUMN @extschema@.pgqrs_messages.priority IS
     'higher is delivered first (-32768 to 32767, default 0)';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.group_key IS
     'messages of one key are delivered in id order, at most the queue''s group_concurrency at once (NULL: no key)';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.dedupe_key IS
+    'the key this message holds in pgqrs_dedupe_keys until it finishes (NULL: none)';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.rank IS
     'the message''s place in its queue''s line (dequeues take the lowest first): its id when enqueued, the id sequence''s value when its key let it in, less priority * 2^47; NULL while it waits for its key (0, ahead of priority 0, for a row written without one: by a 0.2.0 function still running when the upgrade committed)';
 
@@ -99,6 +102,7 @@ CREATE TABLE @extschema@.pgqrs_delayed (
     priority    integer NOT NULL DEFAULT 0,
     group_key   text,
     rank        bigint DEFAULT 0,
+    dedupe_key  text,
     PRIMARY KEY (queue_id, id)
 );
 CREATE INDEX pgqrs_delayed_due_idx ON @extschema@.pgqrs_delayed (queue_id, vt);
@@ -211,3 +215,21 @@ CREATE TABLE @extschema@.pgqrs_groups (
 COMMENT ON TABLE @extschema@.pgqrs_groups IS
     'pgqrs group keys with unfinished messages: how many of each hold a place (at most group_concurrency)';
 
+
+-- Dedupe keys (enqueue(dedupe_key)): a row per key taken in a queue, naming
+-- the unfinished message that holds it. An enqueue of a taken key adds nothing
+-- and returns that id. The primary key makes concurrent enqueues of one key
+-- wait for each other, so exactly one message is made. A finished message
+-- frees its key (the row goes), or with hold_seconds keeps it taken until
+-- free_at. A table of its own rather than a unique index on the messages: a
+-- message moves between pgqrs_messages and pgqrs_delayed, ids unchanged.
+CREATE TABLE @extschema@.pgqrs_dedupe_keys (
+    queue_id     bigint NOT NULL,
+    dedupe_key   text NOT NULL,
+    msg_id       bigint,  -- NULL only inside the enqueue that takes the key (see enqueue())
+    hold_seconds integer NOT NULL DEFAULT 0,
+    free_at      timestamptz,
+    PRIMARY KEY (queue_id, dedupe_key)
+);
+COMMENT ON TABLE @extschema@.pgqrs_dedupe_keys IS
+    'pgqrs dedupe keys taken: msg_id holds the key while unfinished (free_at NULL), and after it is done until free_at (hold_seconds after)';

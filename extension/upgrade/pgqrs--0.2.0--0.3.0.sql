@@ -22,11 +22,13 @@ COMMENT ON TABLE @extschema@.pgqrs_queues IS
 ALTER TABLE @extschema@.pgqrs_messages
     ADD COLUMN priority integer NOT NULL DEFAULT 0,
     ADD COLUMN group_key text,
-    ADD COLUMN rank bigint DEFAULT 0;
+    ADD COLUMN rank bigint DEFAULT 0,
+    ADD COLUMN dedupe_key text;
 ALTER TABLE @extschema@.pgqrs_delayed
     ADD COLUMN priority integer NOT NULL DEFAULT 0,
     ADD COLUMN group_key text,
-    ADD COLUMN rank bigint DEFAULT 0;
+    ADD COLUMN rank bigint DEFAULT 0,
+    ADD COLUMN dedupe_key text;
 ALTER TABLE @extschema@.pgqrs_archive
     ADD COLUMN priority integer NOT NULL DEFAULT 0,
     ADD COLUMN group_key text;
@@ -36,6 +38,8 @@ COMMENT ON COLUMN @extschema@.pgqrs_messages.priority IS
     'higher is delivered first (-32768 to 32767, default 0)';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.group_key IS
     'messages of one key are delivered in id order, at most the queue''s group_concurrency at once (NULL: no key)';
+COMMENT ON COLUMN @extschema@.pgqrs_messages.dedupe_key IS
+    'the key this message holds in pgqrs_dedupe_keys until it finishes (NULL: none)';
 COMMENT ON COLUMN @extschema@.pgqrs_messages.rank IS
     'the message''s place in its queue''s line (dequeues take the lowest first): its id when enqueued, the id sequence''s value when its key let it in, less priority * 2^47; NULL while it waits for its key (0, ahead of priority 0, for a row written without one: by a 0.2.0 function still running when the upgrade committed)';
 CREATE INDEX pgqrs_messages_rank_idx ON @extschema@.pgqrs_messages (queue_id, rank)
@@ -68,6 +72,7 @@ DROP FUNCTION @extschema@._queue_for_enqueue(text, boolean);
 DROP FUNCTION @extschema@._bury_exhausted(@extschema@.pgqrs_queues, integer, timestamptz);
 DROP FUNCTION @extschema@.enqueue(text, jsonb, integer);
 DROP FUNCTION @extschema@.enqueue_batch(text, jsonb[], integer);
+DROP FUNCTION @extschema@.release(text, bigint, integer, bigint);
 -- Its columns change (the messages' new ones come before state).
 DROP VIEW @extschema@.messages;
 DROP FUNCTION @extschema@._move_to_archive(bigint, bigint[], bigint, boolean);
@@ -124,7 +129,18 @@ CREATE TABLE @extschema@.pgqrs_topic_bindings (
 CREATE INDEX pgqrs_topic_bindings_queue_id_idx ON @extschema@.pgqrs_topic_bindings (queue_id);
 COMMENT ON TABLE @extschema@.pgqrs_topic_bindings IS
     'pgqrs topic bindings: words separated by ".", "*" for one word, "#" for any number';
+CREATE TABLE @extschema@.pgqrs_dedupe_keys (
+    queue_id     bigint NOT NULL,
+    dedupe_key   text NOT NULL,
+    msg_id       bigint,  -- NULL only inside the enqueue that takes the key (see enqueue())
+    hold_seconds integer NOT NULL DEFAULT 0,
+    free_at      timestamptz,
+    PRIMARY KEY (queue_id, dedupe_key)
+);
+COMMENT ON TABLE @extschema@.pgqrs_dedupe_keys IS
+    'pgqrs dedupe keys taken: msg_id holds the key while unfinished (free_at NULL), and after it is done until free_at (hold_seconds after)';
 -- pgqrs:extension-only:begin
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_dedupe_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_cancels', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_schedules', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgqrs_schedules_id_seq', '');

@@ -8,7 +8,7 @@
 --   Returns  boolean: whether it was there (and leased to worker_id)
 --   Errors   PQ001 (no such queue), PQ003 (invalid name)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups; pgqrs_archive and pgqrs_cancels
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups, pgqrs_dedupe_keys; pgqrs_archive and pgqrs_cancels
 --            for a message whose cancel is pending (it ends cancelled)
 --   Roles    consumer, admin
 CREATE FUNCTION @extschema@.delete(
@@ -37,15 +37,18 @@ BEGIN
     WHERE m.queue_id = v_queue_id
       AND m.id = msg_id
       AND (worker_id IS NULL OR m.worker_id = worker_id)
-    RETURNING m.group_key, m.rank INTO v_gone;
+    RETURNING m.group_key, m.rank, m.dedupe_key INTO v_gone;
     IF NOT FOUND AND worker_id IS NULL THEN
         DELETE FROM @extschema@.pgqrs_delayed d
         WHERE d.queue_id = v_queue_id AND d.id = msg_id
-        RETURNING d.group_key, d.rank INTO v_gone;
+        RETURNING d.group_key, d.rank, d.dedupe_key INTO v_gone;
     END IF;
     IF FOUND THEN
         IF v_gone.group_key IS NOT NULL AND v_gone.rank IS NOT NULL THEN  -- it held a place
             PERFORM @extschema@._refill_groups(v_queue_id, ARRAY[v_gone.group_key]);
+        END IF;
+        IF v_gone.dedupe_key IS NOT NULL THEN
+            PERFORM @extschema@._free_dedupe_keys(v_queue_id, ARRAY[msg_id], ARRAY[v_gone.dedupe_key], ARRAY[true]);
         END IF;
         RETURN true;
     END IF;

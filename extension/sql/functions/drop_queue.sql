@@ -73,6 +73,7 @@ BEGIN
     DELETE FROM @extschema@.pgqrs_archive a WHERE a.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_workers w WHERE w.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_cancels c WHERE c.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_dedupe_keys k WHERE k.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_schedules s WHERE s.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_topic_bindings b WHERE b.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_queues q WHERE q.id = v_queue.id;

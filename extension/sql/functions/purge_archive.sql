@@ -1,13 +1,14 @@
 -- purge_archive(queue_name, older_than_seconds, include_dead_letters)
 --   Deletes the queue's archived messages: all, or those archived more than
 --   older_than_seconds ago. Dead letters are kept unless
---   include_dead_letters.
+--   include_dead_letters. Also forgets the queue's dedupe keys whose hold
+--   (dedupe_seconds) is over, which no enqueue of the key took again.
 --
 --   Returns  bigint: how many it deleted
 --   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004
 --            (older_than_seconds)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_archive
+--   Writes   pgqrs_archive, pgqrs_dedupe_keys
 --   Roles    admin
 CREATE FUNCTION @extschema@.purge_archive(
     queue_name text,
@@ -33,6 +34,8 @@ BEGIN
       AND a.archived_at < v_cutoff
       AND (NOT a.dead_lettered OR coalesce(purge_archive.include_dead_letters, false));
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    DELETE FROM @extschema@.pgqrs_dedupe_keys k
+    WHERE k.queue_id = v_queue_id AND k.free_at <= clock_timestamp();
     RETURN v_count;
 END
 $$;

@@ -1,13 +1,14 @@
 -- purge_queue(queue_name)
 --   Deletes every message of the queue, ready, leased or delayed (not the
---   archive). Waits, as drop_queue does, for enqueues and for moves between
+--   archive). Their dedupe keys are free again (keys held after a message was
+--   done stay held). Waits, as drop_queue does, for enqueues and for moves between
 --   tables in flight (due delayed messages, replayed dead letters), so that no
 --   message is missed on its way.
 --
 --   Returns  bigint: how many it deleted
 --   Errors   PQ001 (no such queue), PQ003 (invalid name)
 --   Reads    pgqrs_queues
---   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups, pgqrs_cancels
+--   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_groups, pgqrs_cancels, pgqrs_dedupe_keys
 --   Roles    admin
 CREATE FUNCTION @extschema@.purge_queue(queue_name text)
 RETURNS bigint
@@ -28,6 +29,7 @@ BEGIN
     GET DIAGNOSTICS v_delayed = ROW_COUNT;
     DELETE FROM @extschema@.pgqrs_groups g WHERE g.queue_id = v_queue.id;
     DELETE FROM @extschema@.pgqrs_cancels c WHERE c.queue_id = v_queue.id;
+    DELETE FROM @extschema@.pgqrs_dedupe_keys k WHERE k.queue_id = v_queue.id AND k.free_at IS NULL;
     RETURN v_ready + v_delayed;
 END
 $$;

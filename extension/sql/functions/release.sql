@@ -1,14 +1,15 @@
--- release(queue_name, msg_id, delay_seconds, worker_id)
+-- release(queue_name, msg_id, delay_seconds, worker_id, run_at)
 --   Gives a leased message back (a negative acknowledgement): visible again
---   after delay_seconds (waiting in pgqrs_delayed), no longer held by any
---   worker. It keeps its priority and its place in line (and a message of a
+--   after delay_seconds or at run_at (not both; waiting in pgqrs_delayed), no
+--   longer held by any worker. It keeps its priority and its place in line (and a message of a
 --   group key its key's place: the key's next messages wait for it). A
 --   message that used up its queue's max_attempts goes to the dead letters
 --   instead.
 --
 --   Returns  boolean: false when the message is not leased (or not to
 --            worker_id)
---   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (delay)
+--   Errors   PQ001 (no such queue), PQ003 (invalid name), PQ004 (delay, run_at
+--            with a delay)
 --   Reads    pgqrs_queues
 --   Writes   pgqrs_messages, pgqrs_delayed, pgqrs_archive, pgqrs_cancels, the queue's position
 --   Roles    consumer, admin
@@ -16,7 +17,8 @@ CREATE FUNCTION @extschema@.release(
     queue_name text,
     msg_id bigint,
     delay_seconds integer DEFAULT 0,
-    worker_id bigint DEFAULT NULL)
+    worker_id bigint DEFAULT NULL,
+    run_at timestamptz DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -28,8 +30,9 @@ DECLARE
     v_queue @extschema@.pgqrs_queues;
     v_read_ct integer;
     v_rank bigint;
+    v_now timestamptz := clock_timestamp();
+    v_vt timestamptz := @extschema@._visible_at(v_now, release.delay_seconds, release.run_at);
 BEGIN
-    PERFORM @extschema@._check_seconds('delay_seconds', release.delay_seconds);
     v_queue := @extschema@._queue(release.queue_name);
     SELECT m.read_ct, m.rank INTO v_read_ct, v_rank
     FROM @extschema@.pgqrs_messages m
@@ -51,9 +54,9 @@ BEGIN
         PERFORM @extschema@._move_to_archive(v_queue.id, ARRAY[release.msg_id], NULL, true);
         RETURN true;
     END IF;
-    IF release.delay_seconds = 0 THEN
+    IF v_vt <= v_now THEN
         UPDATE @extschema@.pgqrs_messages m
-        SET vt = clock_timestamp(), dequeued_at = NULL, worker_id = NULL
+        SET vt = v_now, dequeued_at = NULL, worker_id = NULL
         WHERE m.queue_id = v_queue.id AND m.id = release.msg_id;
         PERFORM @extschema@._lower_position(v_queue.id, v_rank);
     ELSE
@@ -63,13 +66,12 @@ BEGIN
             RETURNING m.*
         )
         INSERT INTO @extschema@.pgqrs_delayed
-        SELECT m.id, m.queue_id, m.payload, m.enqueued_at,
-               clock_timestamp() + release.delay_seconds * interval '1 second', m.read_ct, NULL, NULL,
-               m.priority, m.group_key, m.rank
+        SELECT m.id, m.queue_id, m.payload, m.enqueued_at, v_vt, m.read_ct, NULL, NULL,
+               m.priority, m.group_key, m.rank, m.dedupe_key
         FROM moved m;
     END IF;
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.release(text, bigint, integer, bigint) IS
-    'give a leased message back, visible after delay_seconds (dead-lettered if it used up max_attempts)';
+COMMENT ON FUNCTION @extschema@.release(text, bigint, integer, bigint, timestamptz) IS
+    'give a leased message back, visible after delay_seconds or at run_at (dead-lettered if it used up max_attempts)';

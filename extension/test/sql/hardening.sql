@@ -87,7 +87,7 @@ SELECT error_of('SELECT pgqrs._setup_roles()');
 SET pgqrs.reuse_roles = on;
 SET pgqrs.role_prefix = 'h_hand';
 SELECT error_of('SELECT pgqrs._setup_roles()');
-SELECT has_function_privilege('h_hand_admin', 'pgqrs.enqueue(text, jsonb, integer, integer, text)', 'EXECUTE') AS admin_enqueues,
+SELECT has_function_privilege('h_hand_admin', 'pgqrs.enqueue(text, jsonb, integer, integer, text, text, timestamptz, integer)', 'EXECUTE') AS admin_enqueues,
        has_function_privilege('h_hand_admin', 'pgqrs.dequeue(text, integer, integer, bigint, integer)', 'EXECUTE') AS admin_dequeues,
        has_function_privilege('h_hand_consumer', 'pgqrs.dequeue(text, integer, integer, bigint, integer)', 'EXECUTE') AS consumer_dequeues,
        has_function_privilege('h_hand_producer', 'pgqrs.purge_queue(text)', 'EXECUTE') AS producer_purges;
