@@ -38,6 +38,9 @@ OTHER_QUEUES = 3  # queues beside the measured one, each with its own backlog
 SQL = {
     "pgqrs": {
         "enqueue": f"SELECT pgqrs.enqueue('bench', '{PAYLOAD}');",
+        # A new key each time (a collision in 10^15 is as good as none): the cost of taking one.
+        "enqueue_deduped": "\\set key random(1, 1000000000000000)\n"
+                           f"SELECT pgqrs.enqueue('bench', '{PAYLOAD}', dedupe_key => 'job:' || :key);",
         "enqueue_batch": f"SELECT count(*) FROM pgqrs.enqueue_batch('bench', array_fill('{PAYLOAD}'::jsonb, ARRAY[{{n}}]));",
         # The statement Producer.batch_enqueue sends (statements.py): n payloads as one JSON array.
         "enqueue_batch_json": "SELECT id FROM pgqrs.enqueue_batch(queue_name => 'bench'::text, payloads => ARRAY("
@@ -158,6 +161,8 @@ def scenarios(smoke: bool, duration: float, pressure_seconds: float, long: bool)
     return [
         Scenario("enqueue", "enqueue, 1 per transaction", ["enqueue"], counts="enqueued"),
         Scenario("enqueue_batch", "enqueue_batch of 100", ["enqueue_batch"], batch=100, counts="enqueued"),
+        Scenario("dedupe", "enqueue with a new dedupe key, 1 per transaction", ["enqueue_deduped"],
+                 counts="enqueued", systems=("pgqrs",), compare_to="enqueue"),
         Scenario("consume", "dequeue 1, then delete", ["dequeue", "delete"], backlog=backlog),
         # A fixed amount of work, so the backlog cannot run out before the clock does.
         Scenario("consume_batch", "dequeue 100, then delete_batch", ["dequeue", "delete_batch"], batch=100,

@@ -91,11 +91,11 @@ def test_verify_names_what_is_missing(dsn):
     with Admin(Config(dsn=dsn)) as admin:
         assert admin.verify().ok
         with admin.pool.connection() as conn:
-            conn.execute("ALTER EXTENSION pgqrs DROP FUNCTION pgqrs.enqueue(text, jsonb, integer, integer, text)")
-            conn.execute("DROP FUNCTION pgqrs.enqueue(text, jsonb, integer, integer, text)")
+            conn.execute("ALTER EXTENSION pgqrs DROP FUNCTION pgqrs.enqueue(text, jsonb, integer, integer, text, text, timestamptz, integer)")
+            conn.execute("DROP FUNCTION pgqrs.enqueue(text, jsonb, integer, integer, text, text, timestamptz, integer)")
         report = admin.verify()
         assert report.ok is False
-        assert report.problems == ["function pgqrs.enqueue(text, jsonb, integer, integer, text) is missing"]
+        assert report.problems == ["function pgqrs.enqueue(text, jsonb, integer, integer, text, text, timestamp with time zone, integer) is missing"]
 
 
 def test_verify_reports_a_missing_schema(dsn):
@@ -147,9 +147,9 @@ def test_verify_by_the_owner_of_a_direct_install(schema_owner):
         admin.install(method="direct")
         assert admin.verify().problems == []
         with admin.pool.connection() as conn:
-            conn.execute("COMMENT ON FUNCTION tenant.enqueue(text, jsonb, integer, integer, text) IS 'mine now'")
+            conn.execute("COMMENT ON FUNCTION tenant.enqueue(text, jsonb, integer, integer, text, text, timestamptz, integer) IS 'mine now'")
         assert admin.verify().problems == [
-            f"function tenant.enqueue(text, jsonb, integer, integer, text): comment changed (not as in pgqrs {CURRENT})"]
+            f"function tenant.enqueue(text, jsonb, integer, integer, text, text, timestamp with time zone, integer): comment changed (not as in pgqrs {CURRENT})"]
 
 
 @pytest.mark.parametrize("method", ["extension", "direct"])
@@ -183,7 +183,7 @@ def test_verify_without_the_temp_privilege_checks_existence(schema_owner, empty_
     with Admin(Config(dsn=schema_owner, schema="tenant")) as admin:
         admin.install(method="direct")
         with admin.pool.connection() as conn:
-            conn.execute("COMMENT ON FUNCTION tenant.enqueue(text, jsonb, integer, integer, text) IS 'not checked'")
+            conn.execute("COMMENT ON FUNCTION tenant.enqueue(text, jsonb, integer, integer, text, text, timestamptz, integer) IS 'not checked'")
             conn.execute("DROP VIEW tenant.worker_health")
         report = admin.verify()
     assert report.problems == ["view tenant.worker_health is missing"]

@@ -76,18 +76,20 @@ def page_blocks(page: Path, language: str) -> list[str]:
 
 
 def test_jobs_sql_examples_run_in_psql_as_described(dsn, pg_bin):
-    """The results, cancellation, schedules and topics page: every SQL block but the pg_cron
-    line (tests/test_cron.py runs that one) gives what its comments say."""
+    """The unique jobs, results, cancellation, schedules and topics page: every SQL block but the
+    pg_cron line (tests/test_cron.py runs that one) gives what its comments say."""
     sql = [block for block in page_blocks(JOBS, "sql") if "cron.schedule" not in block]
-    assert len(sql) == 4
+    assert len(sql) == 6
     result = subprocess.run([pg_bin / "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", dsn],
                             input="\n".join(sql), text=True, capture_output=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split("\n")
+    assert lines[1:3] == ["t", "1"]  # the second enqueue of the key returned the first's id; one message
+    assert "delayed" in lines  # run_at in the future
     assert 'done|{"thumbnail": "cat-small.png"}' in lines  # wait_for returned the result
     assert "cancelled" in lines  # the cancelled message's state
     assert "nightly-report|30 2 * * MON-FRI|Europe/Paris|t" in lines
-    assert lines.count("2") == 1 and "orders.*|billing" in lines and "#|audit" in lines
+    assert "orders.*|billing" in lines and "#|audit" in lines
     with psycopg.connect(dsn) as conn:
         published = conn.execute(
             "SELECT q.queue_name, count(*) FROM pgqrs.pgqrs_messages m JOIN pgqrs.pgqrs_queues q ON q.id = m.queue_id"
@@ -97,7 +99,7 @@ def test_jobs_sql_examples_run_in_psql_as_described(dsn, pg_bin):
 
 def test_jobs_python_examples_run_as_shown(empty_dsn, monkeypatch, tmp_path, capsys):
     python = page_blocks(JOBS, "python")
-    assert len(python) == 4
+    assert len(python) == 6
     monkeypatch.chdir(tmp_path)
     for var in ("PGQRS_SCHEMA", "PGQRS_CONFIG_FILE"):
         monkeypatch.delenv(var, raising=False)
@@ -108,4 +110,4 @@ def test_jobs_python_examples_run_as_shown(empty_dsn, monkeypatch, tmp_path, cap
         exec(compile(block, str(JOBS), "exec"), namespace)
         namespaces.append(namespace)
     assert capsys.readouterr().out.split("\n") == ["done cat-small.png", "['weekly'] 0", "1", ""]
-    assert namespaces[1]["resize"](None) == {"done": True}  # outside a worker nothing is cancelled
+    assert namespaces[3]["resize"](None) == {"done": True}  # outside a worker nothing is cancelled

@@ -396,25 +396,29 @@ DECLARE
     v_holder record;
 BEGIN
     LOOP
+        -- A new key (the common case) in one statement; a taken one costs a look at the index.
+        INSERT INTO @extschema@.pgqrs_dedupe_keys (queue_id, dedupe_key, msg_id, hold_seconds)
+        VALUES (p_queue_id, p_key, p_msg_id, p_hold_seconds)
+        ON CONFLICT DO NOTHING;
+        IF FOUND THEN
+            RETURN NULL;
+        END IF;
         SELECT d.msg_id, d.free_at INTO v_holder
         FROM @extschema@.pgqrs_dedupe_keys d
         WHERE d.queue_id = p_queue_id AND d.dedupe_key = p_key;
-        IF NOT FOUND THEN
-            INSERT INTO @extschema@.pgqrs_dedupe_keys (queue_id, dedupe_key, msg_id, hold_seconds)
-            VALUES (p_queue_id, p_key, p_msg_id, p_hold_seconds)
-            ON CONFLICT DO NOTHING;
-        ELSIF v_holder.free_at IS NULL OR v_holder.free_at > pg_catalog.clock_timestamp() THEN
-            RETURN v_holder.msg_id;
-        ELSE
+        IF FOUND THEN
+            IF v_holder.free_at IS NULL OR v_holder.free_at > pg_catalog.clock_timestamp() THEN
+                RETURN v_holder.msg_id;
+            END IF;
             UPDATE @extschema@.pgqrs_dedupe_keys d
             SET msg_id = p_msg_id, hold_seconds = p_hold_seconds, free_at = NULL
             WHERE d.queue_id = p_queue_id AND d.dedupe_key = p_key
               AND d.free_at <= pg_catalog.clock_timestamp();
+            IF FOUND THEN
+                RETURN NULL;
+            END IF;
         END IF;
-        IF FOUND THEN
-            RETURN NULL;
-        END IF;
-        -- Another session took or freed it meanwhile: read it again.
+        -- Another session took or freed it meanwhile: try again.
     END LOOP;
 END
 $$;

@@ -62,6 +62,25 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+class AwareTime(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2; 8.1 takes no argument
+    """A point in time in ISO 8601 with its time zone (2026-12-24T09:00:00+01:00, or Z for UTC):
+    one without a zone would be read in whatever zone the server's session has."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        """The datetime; a usage error (click.BadParameter, exit 2) when it is not ISO 8601 or has no zone."""
+        if isinstance(value, datetime) and value.utcoffset() is not None:
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{shorten(value)!r} is not an ISO 8601 time, such as 2026-12-24T09:00:00+01:00.", param, ctx)
+        if moment.utcoffset() is None:
+            self.fail(f"{shorten(value)!r} has no time zone: add one, such as +01:00 or Z for UTC.", param, ctx)
+        return moment
+
+
 #: Seconds (delays, ages, cut-offs): an SQL integer, 0 or more.
 SECONDS = BoundedInt(min=0, max=INT32_MAX)
 #: Counts, limits and lease times: an SQL integer, 1 or more.

@@ -12,6 +12,7 @@ Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr), 2 usage erro
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from pgqrs._output import (
     POSITIVE,
     PRIORITY,
     SECONDS,
+    AwareTime,
     Column,
     CommandError,
     FiniteFloat,
@@ -610,6 +612,12 @@ def _line_error(exc: PgqrsError, where: str, line_numbers: list[int]) -> Command
 @click.option("--priority", type=PRIORITY, default=0, show_default=True, help="Higher is delivered first.")
 @click.option("--group-key", metavar="KEY",
               help="Deliver the messages of KEY in order, the queue's group concurrency at once.")
+@click.option("--dedupe-key", metavar="KEY",
+              help="Send nothing while an unfinished message of QUEUE holds KEY (its id is printed).")
+@click.option("--dedupe-seconds", type=SECONDS, default=0, show_default=True,
+              help="Keep --dedupe-key taken this long after the message is done.")
+@click.option("--run-at", type=AwareTime(), metavar="TIME",
+              help="Visible at TIME (ISO 8601 with a time zone, such as 2026-12-24T09:00:00Z) instead of after --delay.")
 @click.option(
     "--file",
     "file",
@@ -618,21 +626,27 @@ def _line_error(exc: PgqrsError, where: str, line_numbers: list[int]) -> Command
 )
 @pass_state
 def message_send(state: State, queue_name: str, payload: str | None, delay: int, priority: int,
-                 group_key: str | None, file: IO[bytes] | None) -> None:
+                 group_key: str | None, dedupe_key: str | None, dedupe_seconds: int, run_at: dt.datetime | None,
+                 file: IO[bytes] | None) -> None:
     """Send PAYLOAD (JSON) to QUEUE.
 
     Without PAYLOAD, or with --file, reads JSON lines (one payload a line, UTF-8) and
     sends them in batches, all in one transaction: every line is checked before
-    anything is sent, and an error or Ctrl-C sends nothing. --priority and --group-key
-    apply to every line.
+    anything is sent, and an error or Ctrl-C sends nothing. --priority, --group-key and
+    --run-at apply to every line; --dedupe-key takes one PAYLOAD.
     """
     if payload is not None and file is not None:
         raise click.UsageError("give either PAYLOAD or --file, not both")
+    if run_at is not None and delay:
+        raise click.UsageError("give either --delay or --run-at, not both")
     if payload is not None:
-        msg_id = state.producer(queue_name).enqueue(_parse_payload(payload), delay_seconds=delay,
-                                                    priority=priority, group_key=group_key)
+        msg_id = state.producer(queue_name).enqueue(
+            _parse_payload(payload), delay_seconds=delay, priority=priority, group_key=group_key,
+            dedupe_key=dedupe_key, run_at=run_at, dedupe_seconds=dedupe_seconds)
         state.emit({"queue": queue_name, "id": msg_id}, text=f"sent message {msg_id} to queue {queue_name}")
         return
+    if dedupe_key is not None:
+        raise click.UsageError("--dedupe-key takes one PAYLOAD, not lines from --file or stdin")
 
     stream = file if file is not None else sys.stdin.buffer
     where = str(getattr(file, "name", "-"))  # shown whole: the path of a file that could be opened
@@ -643,7 +657,7 @@ def message_send(state: State, queue_name: str, payload: str | None, delay: int,
             producer = state.producer(queue_name)  # a bad DSN is reported before a long file is read
             payloads, line_numbers = _read_json_lines(stream, where)
             try:
-                ids = _send_all(producer, queue_name, payloads, delay, priority, group_key, interrupts)
+                ids = _send_all(producer, queue_name, payloads, delay, priority, group_key, run_at, interrupts)
             except PgqrsError as exc:
                 raise _line_error(exc, where, line_numbers) from exc
         except KeyboardInterrupt:
@@ -658,7 +672,7 @@ def message_send(state: State, queue_name: str, payload: str | None, delay: int,
 
 def _send_all(
     producer: Producer, queue_name: str, payloads: list[JsonText], delay: int, priority: int,
-    group_key: str | None, interrupts: _Interrupts
+    group_key: str | None, run_at: dt.datetime | None, interrupts: _Interrupts
 ) -> list[int]:
     """Every payload, in batches of one transaction, with a progress bar on a terminal."""
     with _progress(len(payloads), f"sending to {queue_name}") as progress:
@@ -676,6 +690,7 @@ def _send_all(
             payloads, delay_seconds=delay, on_batch=on_batch,
             priorities=[priority] * len(payloads) if priority else None,
             group_keys=[group_key] * len(payloads) if group_key is not None else None,
+            run_at=run_at,
         )
 
 

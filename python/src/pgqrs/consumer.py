@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .config import Config
 from .db import Procedure, run, run_async
-from .producer import extended, validate_payload
+from .producer import check_run_at, extended, validate_payload
 from .statements import Op, statements
 from .types import Message
 
@@ -79,6 +79,12 @@ class _ConsumerBase:
     def _complete_op(self, msg_id: int, result: Any) -> Op:
         value = None if result is None else validate_payload(result, name="result")
         return self._op(self._st.complete, msg_id, value, self.worker_id)
+
+    def _release_op(self, msg_id: int, delay_seconds: int, run_at: dt.datetime | None) -> Op:
+        if run_at is None:  # the call a 0.2.0 install takes too
+            return self._op(self._st.release, msg_id, delay_seconds, self.worker_id)
+        check_run_at(run_at)
+        return self._op(self._st.release_at, msg_id, delay_seconds, self.worker_id, run_at)
 
 class Consumer(_ConsumerBase):
     """Synchronous consumer on a ConnectionPool (opened by the caller).
@@ -150,11 +156,11 @@ class Consumer(_ConsumerBase):
         InvalidPayload (a result that is not JSON, or over the queue's max_payload_bytes)."""
         return self._run(_scalar(bool, self._complete_op(msg_id, result)))
 
-    def release(self, msg_id: int, delay_seconds: int = 0) -> bool:
-        """Give the message back (visible after delay_seconds); False if it is not ours.
-        Raises InvalidArgument (a negative delay)."""
-        op = self._op(self._st.release, msg_id, delay_seconds, self.worker_id)
-        return self._run(_scalar(bool, op))
+    def release(self, msg_id: int, delay_seconds: int = 0, *, run_at: dt.datetime | None = None) -> bool:
+        """Give the message back, visible after delay_seconds or at run_at (a datetime with a time
+        zone; not both); False if it is not ours. Raises InvalidArgument (a negative delay, run_at
+        with a delay or without a time zone)."""
+        return self._run(_scalar(bool, self._release_op(msg_id, delay_seconds, run_at)))
 
 
 class AsyncConsumer(_ConsumerBase):
@@ -223,8 +229,8 @@ class AsyncConsumer(_ConsumerBase):
         InvalidPayload (a result that is not JSON, or over the queue's max_payload_bytes)."""
         return await self._run(_scalar(bool, self._complete_op(msg_id, result)))
 
-    async def release(self, msg_id: int, delay_seconds: int = 0) -> bool:
-        """Give the message back (visible after delay_seconds); False if it is not ours.
-        Raises InvalidArgument (a negative delay)."""
-        op = self._op(self._st.release, msg_id, delay_seconds, self.worker_id)
-        return await self._run(_scalar(bool, op))
+    async def release(self, msg_id: int, delay_seconds: int = 0, *, run_at: dt.datetime | None = None) -> bool:
+        """Give the message back, visible after delay_seconds or at run_at (a datetime with a time
+        zone; not both); False if it is not ours. Raises InvalidArgument (a negative delay, run_at
+        with a delay or without a time zone)."""
+        return await self._run(_scalar(bool, self._release_op(msg_id, delay_seconds, run_at)))

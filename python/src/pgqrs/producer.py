@@ -207,35 +207,62 @@ class TokenBucket:
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
+def check_run_at(run_at: dt.datetime | None) -> None:
+    """Raises InvalidArgument unless run_at is None or a datetime with a time zone: a naive one
+    would be read in the server session's time zone, whatever the caller meant."""
+    if run_at is not None and (not isinstance(run_at, dt.datetime) or run_at.utcoffset() is None):
+        raise InvalidArgument(f"run_at must be a datetime with a time zone (tzinfo), got {run_at!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class _Options:
-    """What goes with the payloads besides the delay: a priority and a group key, one value for
-    a single message, or one list each (or None) running parallel to a batch's payloads."""
+    """What goes with the payloads besides the delay. Per message a priority, a group key and a
+    dedupe key: one value for a single message, or one list each (or None) running parallel to a
+    batch's payloads. For all of them a run_at and a dedupe_seconds."""
 
     priority: Any = 0
     group_key: Any = None
+    dedupe_key: Any = None
+    run_at: dt.datetime | None = None
+    dedupe_seconds: int = 0
+
+    def __post_init__(self) -> None:
+        check_run_at(self.run_at)
 
     def sliced(self, start: int, stop: int) -> _Options:
-        return _Options(*(None if v is None else v[start:stop] for v in (self.priority, self.group_key)))
+        def part(values: Any) -> Any:
+            return None if values is None else values[start:stop]
+        return _Options(part(self.priority), part(self.group_key), part(self.dedupe_key),
+                        run_at=self.run_at, dedupe_seconds=self.dedupe_seconds)
 
     def given(self) -> bool:
         """Whether the call must name them (a call that does not works on a 0.2.0 install too)."""
-        return self.priority not in (0, None) or self.group_key is not None
+        return (self.priority not in (0, None) or self.group_key is not None or self.dedupe_key is not None
+                or self.run_at is not None or self.dedupe_seconds != 0)
+
+    def args(self) -> list[Any]:
+        return [self.priority, self.group_key, self.dedupe_key, self.run_at, self.dedupe_seconds]
 
 
-def _batch_options(count: int, priorities: Sequence[int] | None, group_keys: Sequence[str | None] | None) -> _Options:
+def _batch_options(count: int, priorities: Sequence[int] | None, group_keys: Sequence[str | None] | None,
+                   dedupe_keys: Sequence[str | None] | None, run_at: dt.datetime | None,
+                   dedupe_seconds: int) -> _Options:
     """A batch's per-message values, checked against the payloads' count before anything is sent."""
-    for name, values in (("priorities", priorities), ("group_keys", group_keys)):
+    per_message: dict[str, Sequence[Any] | None] = {
+        "priorities": priorities, "group_keys": group_keys, "dedupe_keys": dedupe_keys}
+    for name, values in per_message.items():
         if values is not None and len(values) != count:
             raise InvalidArgument(f"{name} must have one element per payload: {len(values)} elements for {count} payloads")
-    return _Options(None if priorities is None else list(priorities), None if group_keys is None else list(group_keys))
+    listed = [None if values is None else list(values) for values in per_message.values()]
+    return _Options(priority=listed[0], group_key=listed[1], dedupe_key=listed[2],
+                    run_at=run_at, dedupe_seconds=dedupe_seconds)
 
 
 def _enqueue(st: Statements, queue: str, payload: Any, delay_seconds: int, limit: int | None,
              options: _Options) -> Procedure[int]:
     args = [queue, validate_payload(payload, limit), delay_seconds]
     if options.given():
-        msg_id: int = yield Op(st.enqueue_ordered, [*args, options.priority, options.group_key], "scalar")
+        msg_id: int = yield Op(st.enqueue_with_options, [*args, *options.args()], "scalar")
     else:
         msg_id = yield Op(st.enqueue, args, "scalar")
     return msg_id
@@ -252,7 +279,7 @@ def _batch_enqueue(
 
 def _batch_op(st: Statements, args: list[Any], options: _Options) -> Op:
     if options.given():
-        return Op(st.enqueue_batch_ordered, [*args, options.priority, options.group_key], "scalars")
+        return Op(st.enqueue_batch_with_options, [*args, *options.args()], "scalars")
     return Op(st.enqueue_batch, args, "scalars")
 
 
@@ -351,18 +378,15 @@ class _ProducerBase:
             return self._bucket.reserve(tokens)
         return 0.0
 
-    def _many(self, payloads: Iterable[Any], delay_seconds: int, batch_size: int | None,
-              on_batch: Callable[[int], None] | None, priorities: Sequence[int] | None,
-              group_keys: Sequence[str | None] | None) -> tuple[Procedure[list[int]], _Progress, int]:
-        values = list(payloads)
-        options = _batch_options(len(values), priorities, group_keys)
+    def _many(self, values: list[Any], delay_seconds: int, batch_size: int | None,
+              on_batch: Callable[[int], None] | None, options: _Options) -> tuple[Procedure[list[int]], _Progress]:
         size = max(1, int(batch_size or self.config.default_max_batch_size))
         chunks = [(start, values[start : start + size]) for start in range(0, len(values), size)]
         # All of them checked before the first round trip.
         batches = [(_batch_text(chunk, self.max_payload_bytes, start + 1), len(chunk),
                     options.sliced(start, start + size)) for start, chunk in chunks]
         progress = _Progress(on_batch)
-        return _enqueue_many(self._st, self.queue, batches, delay_seconds, progress), progress, len(values)
+        return _enqueue_many(self._st, self.queue, batches, delay_seconds, progress), progress
 
 
 class Producer(_ProducerBase):
@@ -392,18 +416,30 @@ class Producer(_ProducerBase):
         return run(self.pool, procedure, transaction=transaction)
 
     def enqueue(
-        self, payload: Any, delay_seconds: int = 0, *, priority: int = 0, group_key: str | None = None
+        self,
+        payload: Any,
+        delay_seconds: int = 0,
+        *,
+        priority: int = 0,
+        group_key: str | None = None,
+        dedupe_key: str | None = None,
+        run_at: dt.datetime | None = None,
+        dedupe_seconds: int = 0,
     ) -> int:
-        """Add one message, visible after delay_seconds; returns its id.
+        """Add one message, visible after delay_seconds or at run_at (not both); returns its id.
 
         priority: higher is delivered first (-32768 to 32767). group_key: messages of one key
         are delivered in id order, at most the queue's group_concurrency of them at once.
-        Raises InvalidPayload (not JSON the server takes, or a group key of 0 or over 255
-        characters), PayloadTooLarge (over max_payload_bytes, or the queue's own limit),
-        QueueNotFound and InvalidArgument (a negative delay, a priority out of range).
+        dedupe_key: while an unfinished message of the queue holds the key, adds nothing and
+        returns that message's id; with dedupe_seconds, the key stays taken that long after the
+        message is done. run_at: a datetime with a time zone.
+        Raises InvalidPayload (not JSON the server takes, or a group or dedupe key of 0 or over
+        255 characters), PayloadTooLarge (over max_payload_bytes, or the queue's own limit),
+        QueueNotFound and InvalidArgument (a negative delay, run_at with a delay or without a
+        time zone, a priority out of range).
         """
         return self._run(_enqueue(self._st, self.queue, payload, delay_seconds, self.max_payload_bytes,
-                                     _Options(priority, group_key)), 1)
+                                     _Options(priority, group_key, dedupe_key, run_at, dedupe_seconds)), 1)
 
     def batch_enqueue(
         self,
@@ -412,15 +448,20 @@ class Producer(_ProducerBase):
         *,
         priorities: Sequence[int] | None = None,
         group_keys: Sequence[str | None] | None = None,
+        dedupe_keys: Sequence[str | None] | None = None,
+        run_at: dt.datetime | None = None,
+        dedupe_seconds: int = 0,
     ) -> list[int]:
         """Add many messages in one statement, all or nothing; returns their ids, in input order.
 
-        priorities and group_keys, when given, have one element per payload (a group key may be
-        None). Raises what enqueue raises (naming the payload as payloads[i], from 1), and
-        BatchTooLarge above the server's maximum batch size.
+        priorities, group_keys and dedupe_keys, when given, have one element per payload (a key
+        may be None). A payload whose dedupe key is held gets the holder's id; payloads of one
+        key make one message, whose id each of them gets. run_at and dedupe_seconds: as enqueue
+        takes them, for all. Raises what enqueue raises (naming the payload as payloads[i], from
+        1), and BatchTooLarge above the server's maximum batch size.
         """
         payloads = list(payloads)
-        options = _batch_options(len(payloads), priorities, group_keys)
+        options = _batch_options(len(payloads), priorities, group_keys, dedupe_keys, run_at, dedupe_seconds)
         return self._run(
             _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes, options),
             len(payloads),
@@ -444,6 +485,9 @@ class Producer(_ProducerBase):
         *,
         priorities: Sequence[int] | None = None,
         group_keys: Sequence[str | None] | None = None,
+        dedupe_keys: Sequence[str | None] | None = None,
+        run_at: dt.datetime | None = None,
+        dedupe_seconds: int = 0,
     ) -> list[int]:
         """Add any number of messages, in batches of ``batch_size`` (default: the config's
         default_max_batch_size), all in one transaction: every one of them or none. Returns
@@ -452,12 +496,16 @@ class Producer(_ProducerBase):
         Every payload is checked before the first batch is sent. ``on_batch(sent)`` is called
         after each batch with the number sent so far (not committed until the last). An
         error names the payload as ``payloads[i]``, counted from 1 over the whole input;
-        it raises what batch_enqueue raises. priorities and group_keys: as batch_enqueue takes them.
+        it raises what batch_enqueue raises. priorities, group_keys, dedupe_keys, run_at and
+        dedupe_seconds: as batch_enqueue takes them (a dedupe key repeated in a later batch gets the
+        id of the message an earlier one made).
         The transaction stays open while the batches go, so keep very large sends for quiet times.
         """
-        procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch, priorities, group_keys)
+        values = list(payloads)
+        options = _batch_options(len(values), priorities, group_keys, dedupe_keys, run_at, dedupe_seconds)
+        procedure, progress = self._many(values, delay_seconds, batch_size, on_batch, options)
         try:
-            return self._run(procedure, count, transaction=True)
+            return self._run(procedure, len(values), transaction=True)
         except PgqrsError as exc:
             progress.renumber(exc)
             raise
@@ -507,18 +555,30 @@ class AsyncProducer(_ProducerBase):
         return await run_async(self.pool, procedure, transaction=transaction)
 
     async def enqueue(
-        self, payload: Any, delay_seconds: int = 0, *, priority: int = 0, group_key: str | None = None
+        self,
+        payload: Any,
+        delay_seconds: int = 0,
+        *,
+        priority: int = 0,
+        group_key: str | None = None,
+        dedupe_key: str | None = None,
+        run_at: dt.datetime | None = None,
+        dedupe_seconds: int = 0,
     ) -> int:
-        """Add one message, visible after delay_seconds; returns its id.
+        """Add one message, visible after delay_seconds or at run_at (not both); returns its id.
 
         priority: higher is delivered first (-32768 to 32767). group_key: messages of one key
         are delivered in id order, at most the queue's group_concurrency of them at once.
-        Raises InvalidPayload (not JSON the server takes, or a group key of 0 or over 255
-        characters), PayloadTooLarge (over max_payload_bytes, or the queue's own limit),
-        QueueNotFound and InvalidArgument (a negative delay, a priority out of range).
+        dedupe_key: while an unfinished message of the queue holds the key, adds nothing and
+        returns that message's id; with dedupe_seconds, the key stays taken that long after the
+        message is done. run_at: a datetime with a time zone.
+        Raises InvalidPayload (not JSON the server takes, or a group or dedupe key of 0 or over
+        255 characters), PayloadTooLarge (over max_payload_bytes, or the queue's own limit),
+        QueueNotFound and InvalidArgument (a negative delay, run_at with a delay or without a
+        time zone, a priority out of range).
         """
         return await self._run(_enqueue(self._st, self.queue, payload, delay_seconds, self.max_payload_bytes,
-                                     _Options(priority, group_key)), 1)
+                                     _Options(priority, group_key, dedupe_key, run_at, dedupe_seconds)), 1)
 
     async def batch_enqueue(
         self,
@@ -527,15 +587,20 @@ class AsyncProducer(_ProducerBase):
         *,
         priorities: Sequence[int] | None = None,
         group_keys: Sequence[str | None] | None = None,
+        dedupe_keys: Sequence[str | None] | None = None,
+        run_at: dt.datetime | None = None,
+        dedupe_seconds: int = 0,
     ) -> list[int]:
         """Add many messages in one statement, all or nothing; returns their ids, in input order.
 
-        priorities and group_keys, when given, have one element per payload (a group key may be
-        None). Raises what enqueue raises (naming the payload as payloads[i], from 1), and
-        BatchTooLarge above the server's maximum batch size.
+        priorities, group_keys and dedupe_keys, when given, have one element per payload (a key
+        may be None). A payload whose dedupe key is held gets the holder's id; payloads of one
+        key make one message, whose id each of them gets. run_at and dedupe_seconds: as enqueue
+        takes them, for all. Raises what enqueue raises (naming the payload as payloads[i], from
+        1), and BatchTooLarge above the server's maximum batch size.
         """
         payloads = list(payloads)
-        options = _batch_options(len(payloads), priorities, group_keys)
+        options = _batch_options(len(payloads), priorities, group_keys, dedupe_keys, run_at, dedupe_seconds)
         return await self._run(
             _batch_enqueue(self._st, self.queue, payloads, delay_seconds, self.max_payload_bytes, options),
             len(payloads),
@@ -559,6 +624,9 @@ class AsyncProducer(_ProducerBase):
         *,
         priorities: Sequence[int] | None = None,
         group_keys: Sequence[str | None] | None = None,
+        dedupe_keys: Sequence[str | None] | None = None,
+        run_at: dt.datetime | None = None,
+        dedupe_seconds: int = 0,
     ) -> list[int]:
         """Add any number of messages, in batches of ``batch_size`` (default: the config's
         default_max_batch_size), all in one transaction: every one of them or none. Returns
@@ -567,12 +635,16 @@ class AsyncProducer(_ProducerBase):
         Every payload is checked before the first batch is sent. ``on_batch(sent)`` is called
         after each batch with the number sent so far (not committed until the last). An
         error names the payload as ``payloads[i]``, counted from 1 over the whole input;
-        it raises what batch_enqueue raises. priorities and group_keys: as batch_enqueue takes them.
+        it raises what batch_enqueue raises. priorities, group_keys, dedupe_keys, run_at and
+        dedupe_seconds: as batch_enqueue takes them (a dedupe key repeated in a later batch gets the
+        id of the message an earlier one made).
         The transaction stays open while the batches go, so keep very large sends for quiet times.
         """
-        procedure, progress, count = self._many(payloads, delay_seconds, batch_size, on_batch, priorities, group_keys)
+        values = list(payloads)
+        options = _batch_options(len(values), priorities, group_keys, dedupe_keys, run_at, dedupe_seconds)
+        procedure, progress = self._many(values, delay_seconds, batch_size, on_batch, options)
         try:
-            return await self._run(procedure, count, transaction=True)
+            return await self._run(procedure, len(values), transaction=True)
         except PgqrsError as exc:
             progress.renumber(exc)
             raise

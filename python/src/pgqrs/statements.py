@@ -171,10 +171,12 @@ class Statements:
             "SELECT {s}.enqueue(queue_name => %s::{text},"
             " payload => %s::{jsonb}, delay_seconds => %s::integer)"
         )
-        self.enqueue_ordered = q(
+        # With the options 0.3.0 added (a call without them works on a 0.2.0 install too).
+        self.enqueue_with_options = q(
             "SELECT {s}.enqueue(queue_name => %s::{text},"
             " payload => %s::{jsonb}, delay_seconds => %s::integer,"
-            " priority => %s::integer, group_key => %s::{text})"
+            " priority => %s::integer, group_key => %s::{text}, dedupe_key => %s::{text},"
+            " run_at => %s::pg_catalog.timestamptz, dedupe_seconds => %s::integer)"
         )
         # The payloads come as one JSON array (see producer._batch_text), split here in order.
         batch_payloads = (
@@ -185,9 +187,10 @@ class Statements:
             "SELECT id FROM {s}.enqueue_batch(queue_name => %s::{text}," + batch_payloads + ") "
             "WITH ORDINALITY AS t (id, n) ORDER BY n"
         )
-        self.enqueue_batch_ordered = q(
+        self.enqueue_batch_with_options = q(
             "SELECT id FROM {s}.enqueue_batch(queue_name => %s::{text}," + batch_payloads + ","
-            " priorities => %s::integer[], group_keys => %s::{text}[]) "
+            " priorities => %s::integer[], group_keys => %s::{text}[], dedupe_keys => %s::{text}[],"
+            " run_at => %s::pg_catalog.timestamptz, dedupe_seconds => %s::integer) "
             "WITH ORDINALITY AS t (id, n) ORDER BY n"
         )
         # The SQL returns the leased messages oldest first, over all its rounds.
@@ -215,6 +218,10 @@ class Statements:
         self.release = q(
             "SELECT {s}.release(queue_name => %s::{text}, msg_id => %s::bigint, delay_seconds => %s::integer,"
             " worker_id => %s::bigint)"
+        )
+        self.release_at = q(
+            "SELECT {s}.release(queue_name => %s::{text}, msg_id => %s::bigint, delay_seconds => %s::integer,"
+            " worker_id => %s::bigint, run_at => %s::pg_catalog.timestamptz)"
         )
         # Results, waiting, cancelling
         self.complete = q(
