@@ -631,7 +631,7 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="the pressure scenarios hold for ten minutes each")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument("--only", help="comma-separated scenario names (and wakeup, wait_for: the latencies)")
     parser.add_argument("--port", type=int, default=55499)
     parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
                         help="on (PostgreSQL's default): every commit waits for its WAL flush; off: measures "
@@ -643,8 +643,10 @@ def main() -> None:
         args.duration, args.pressure_seconds = 2, 10
 
     plan = scenarios(args.smoke, args.duration, args.pressure_seconds, args.long)
-    if args.only:
-        plan = [s for s in plan if s.name in args.only.split(",")]
+    # --only also names the latency measurements, "wakeup" and "wait_for" (without it: all of them).
+    only = set(args.only.split(",")) if args.only else None
+    if only is not None:
+        plan = [s for s in plan if s.name in only]
     bindir = Path(args.pg_bin)
     version = subprocess.run([bindir / "postgres", "--version"], capture_output=True, text=True).stdout.strip()
     meta = {
@@ -669,9 +671,10 @@ def main() -> None:
                 result = one()
                 print(f"  {scenario.name:<16} {result.system:<6} {result.msgs_per_s:>10,.0f} msgs/s", file=sys.stderr)
                 results.append(result)
-        wakeups = [] if args.only else [wakeup_latency(server, mode, 5 if args.smoke else 40)
-                                        for mode in ("notify", "long_poll", "poll")]
-        waited = {} if args.only else wait_for_latency(server, 5 if args.smoke else 40)
+        samples = 5 if args.smoke else 40
+        wakeups = ([wakeup_latency(server, mode, samples) for mode in ("notify", "long_poll", "poll")]
+                   if only is None or "wakeup" in only else [])
+        waited = wait_for_latency(server, samples) if only is None or "wait_for" in only else {}
     doc = report(results, plan, meta)
     doc["wakeup"] = wakeups
     doc["wait_for"] = waited
