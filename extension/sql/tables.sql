@@ -225,7 +225,7 @@ COMMENT ON TABLE @extschema@.pgqrs_groups IS
 -- message moves between pgqrs_messages and pgqrs_delayed, ids unchanged.
 CREATE TABLE @extschema@.pgqrs_dedupe_keys (
     queue_id     bigint NOT NULL,
-    dedupe_key   text NOT NULL,
+    dedupe_key   text COLLATE "C" NOT NULL,  -- compared byte for byte: an identifier, not words
     msg_id       bigint,  -- NULL only inside the enqueue that takes the key (see enqueue())
     hold_seconds integer NOT NULL DEFAULT 0,
     free_at      timestamptz,
