@@ -6,7 +6,8 @@ result to :meth:`State.emit`, the one output function for ``--format table``
 and ``--format json``. Nothing connects before a command needs the database, so
 ``--help`` works without a DSN.
 
-Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr), 2 usage error.
+Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr), 2 usage error, 7 a
+command that writes, run against a read-only server (a hot standby).
 """
 
 from __future__ import annotations
@@ -318,7 +319,7 @@ def cli(
 
     Settings come from the flags, then the PGQRS_* environment variables, then
     the YAML file, then the defaults. Exit codes: 0 success, 1 error (one line
-    on stderr), 2 usage error.
+    on stderr), 2 usage error, 7 a write on a read-only server (a hot standby).
 
     \b
     Example:

@@ -32,6 +32,8 @@ __all__ = [
     "MessageCancelled",
     "ConfigError",
     "ConnectionFailed",
+    "OutcomeUnknown",
+    "ReadOnlyServer",
     "NotInstalled",
     "VersionMismatch",
     "InstallRefused",
@@ -132,6 +134,17 @@ class ConnectionFailed(PgqrsError):
     """Could not connect to the database."""
 
 
+class OutcomeUnknown(ConnectionFailed):
+    """The connection was lost after the statement was sent: it may or may not have taken effect
+    (a failover, a crash or a cut between the commit and its answer)."""
+
+
+class ReadOnlyServer(PgqrsError):
+    """The server is read-only (a hot standby): this call writes, so it needs the primary."""
+
+    sqlstate = "25006"
+
+
 class NotInstalled(PgqrsError):
     """pgqrs is not installed in this database or schema."""
 
@@ -167,6 +180,8 @@ SQLSTATE_ERRORS: dict[str, type[PgqrsError]] = {
 
 # Missing schema, missing function, missing table: pgqrs is not (fully) installed.
 _NOT_INSTALLED_SQLSTATES = {"3F000", "42883", "42P01"}
+#: PostgreSQL's read_only_sql_transaction: a write on a hot standby (or in a read-only transaction).
+READ_ONLY_SQLSTATE = ReadOnlyServer.sqlstate
 # Class 08 (connection exception), 28 (invalid authorization), 57P03 (cannot connect now).
 _CONNECTION_SQLSTATE_CLASSES = ("08", "28")
 
@@ -181,7 +196,7 @@ def translate_error(exc: BaseException) -> PgqrsError:
     """The pgqrs exception for a psycopg (or pool) exception; ``raise ... from exc`` it.
 
     Returns exc itself when it is a PgqrsError; the class of SQLSTATE_ERRORS for a pgqrs SQLSTATE;
-    NotInstalled for a missing schema, function or table; ConnectionFailed for a pool timeout or a
+    ReadOnlyServer for a write on a read-only server (25006); NotInstalled for a missing schema, function or table; ConnectionFailed for a pool timeout or a
     failed connection; DatabaseError for anything else. Raises nothing.
     """
     if isinstance(exc, PgqrsError):
@@ -194,6 +209,13 @@ def translate_error(exc: BaseException) -> PgqrsError:
         detail, hint = diag.message_detail, diag.message_hint
         if sqlstate in SQLSTATE_ERRORS:
             return SQLSTATE_ERRORS[sqlstate](_primary(exc), detail=detail, hint=hint)
+        if sqlstate == READ_ONLY_SQLSTATE:
+            return ReadOnlyServer(
+                f"the server is read-only ({_primary(exc)})",
+                detail=detail,
+                hint=hint or "Writes need the primary: connect to it, or give every host with "
+                             "target_session_attrs=read-write.",
+            )
         if sqlstate in _NOT_INSTALLED_SQLSTATES:
             return NotInstalled(
                 f"pgqrs is not installed here ({_primary(exc)})",
