@@ -235,12 +235,14 @@ def _writable_port(dsn: str) -> int | None:
 
 @contextlib.contextmanager
 def formation(*, standbys: int = 1, replication_quorum: bool = True) -> Iterator[Formation]:
-    """A monitor, a primary with pgqrs installed, and standbys; everything stopped and removed after."""
+    """A monitor, a primary with pgqrs installed, and standbys, synchronous unless replication_quorum
+    is false; everything stopped and removed after."""
     base = Path(tempfile.mkdtemp(prefix="pgqrs-ha-"))
     group = Formation(base)
     try:
         group.start_monitor()
-        primary = group.add_node()
+        # Every node alike: after a failover the old primary comes back as the standby.
+        primary = group.add_node(replication_quorum=replication_quorum)
         for _ in range(standbys):
             group.add_node(replication_quorum=replication_quorum)
         wait_until(lambda: sorted(group.states().values()) == sorted(
