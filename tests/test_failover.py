@@ -19,6 +19,7 @@ and PGQRS_FAILOVER_MESSAGES per producer.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 import test_faults
 from autofailover import Formation, formation, wait_until
+from conftest import pgqrs_cli
 from test_faults import archive_of, check_exactly_once, check_producer_messages, remaining, sql
 
 lab = test_faults.lab  # the fixture: worker and producer processes, killed at the end
@@ -163,6 +165,9 @@ def test_sync_failover_loses_nothing(lab, tmp_path):
         assert counts["duplicated"] == 0, counts
         archived_seqs = {payload["seq"] for *_, payload in archive_of(dsn, "ha").values()}
         unknown_kept = len(sent.unknown & archived_seqs)
+        # The CLI on the same DSN reads the new primary.
+        metrics = json.loads(pgqrs_cli(dsn, "--format", "json", "queue", "metrics").stdout)
+        assert [(q["queue_name"], q["archived"]) for q in metrics] == [("ha", len(archived_seqs))]
         print("sync:", counts, f"enqueues returned: {len(sent.ok)}, outcome unknown: {len(sent.unknown)} "
               f"({unknown_kept} of them committed), retried (nothing sent): {sent.retries}", run["recoveries"])
 
