@@ -60,7 +60,8 @@ READS = {
     "metrics_all": "SELECT queue_name, ready, archived FROM pgqrs.metrics_all() ORDER BY queue_name",
     "message_status": "SELECT m.id, s.state, s.read_ct FROM generate_series(1, 9) m(id),"
                       " pgqrs.message_status('mail', m.id) s ORDER BY m.id",
-    "wait_for": "SELECT state FROM pgqrs.wait_for('mail', 1, 1)",
+    "wait_for": "SELECT state FROM pgqrs.wait_for('mail', 1, 1)",  # done: at once
+    "wait_for_unfinished": "SELECT state FROM pgqrs.wait_for('mail', 5, 1)",  # ready: after its second
     "queue_messages": "SELECT id, read_ct, worker_id FROM pgqrs.queue_messages('mail') ORDER BY id",
     "queue_message": "SELECT id, read_ct FROM pgqrs.queue_message('mail', 3)",
     "archived_messages": "SELECT id, read_ct FROM pgqrs.archived_messages('mail') ORDER BY id",
