@@ -28,7 +28,7 @@ import pytest
 import test_faults
 from autofailover import Formation, formation, wait_until
 from conftest import pgqrs_cli
-from test_faults import archive_of, check_exactly_once, check_producer_messages, remaining, sql
+from test_faults import archive_of, check_exactly_once, check_producer_messages, remaining, sql, worker_stats
 
 lab = test_faults.lab  # the fixture: worker and producer processes, killed at the end
 
@@ -148,6 +148,14 @@ def run_failovers(group: Formation, lab, tmp_path: Path, rounds: int) -> dict:
     return {"worker": worker, "sent": sent, "recoveries": recoveries}
 
 
+def seen_by_the_worker(worker) -> str:
+    """What the worker's last log line counted through the failovers, and whether it registered again."""
+    stats = worker_stats(worker.output())
+    registered_again = worker.output().count("registered again")
+    return (f"worker: reconnects {stats['reconnects']}, acked {stats['acked']}, ack refused {stats['ack_refused']}, "
+            f"leases lost {stats['leases_lost']}, registered again {registered_again}")
+
+
 def test_sync_failover_loses_nothing(lab, tmp_path):
     """Synchronous standby: every enqueue that returned is processed, once; none lost, none acked twice."""
     with formation(replication_quorum=True) as group:
@@ -170,6 +178,7 @@ def test_sync_failover_loses_nothing(lab, tmp_path):
         assert [(q["queue_name"], q["archived"]) for q in metrics] == [("ha", len(archived_seqs))]
         print("sync:", counts, f"enqueues returned: {len(sent.ok)}, outcome unknown: {len(sent.unknown)} "
               f"({unknown_kept} of them committed), retried (nothing sent): {sent.retries}", run["recoveries"])
+        print("sync", seen_by_the_worker(worker))
 
 
 def test_async_failover_is_measured(lab, tmp_path):
@@ -192,6 +201,7 @@ def test_async_failover_is_measured(lab, tmp_path):
         print(f"async: enqueues returned: {len(sent.ok)}, acknowledged and lost: {len(lost)}, "
               f"outcome unknown: {len(sent.unknown)}, handlers run twice (their ack lost): {len(run_twice)}",
               run["recoveries"])
+        print("async", seen_by_the_worker(worker))
 
 
 @pytest.fixture(autouse=True)
