@@ -26,8 +26,9 @@ from pgqrs import (
     create_pool,
     wrap_errors,
 )
+from pgqrs._output import EXIT_OUTCOME_UNKNOWN
 from pgqrs.install import script_version
-from conftest import free_port, unique
+from conftest import free_port, pgqrs_cli, unique
 from conftest import sql as execute
 
 CURRENT = script_version()  # the version this package installs
@@ -200,3 +201,14 @@ async def test_a_connection_lost_under_an_async_call_is_outcome_unknown(dsn):
         with pytest.raises(OutcomeUnknown):
             await producer.wait_for(msg_id, timeout=20)
         assert (await producer.message_status(msg_id)).state == "delayed"
+
+
+def test_the_cli_exits_8_when_the_connection_breaks_under_a_command(dsn):
+    """`pgqrs message wait` whose connection is terminated: one Error line, the hint, exit code 8."""
+    config, msg_id = _lost_call_setup(dsn)
+    _terminate_the_wait(dsn, config)
+    proc = pgqrs_cli(config.dsn, "message", "wait", "lost", str(msg_id), "--timeout", "20")
+    assert proc.returncode == EXIT_OUTCOME_UNKNOWN == 8, proc.stderr
+    error, hint = proc.stderr.splitlines()
+    assert error.startswith("Error: the connection was lost during the call, which may or may not have taken effect: ")
+    assert hint == "Hint: A retry may do it twice; an enqueue with a dedupe_key can be retried safely."

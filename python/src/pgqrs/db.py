@@ -24,7 +24,7 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .config import Config
-from .errors import OutcomeUnknown, _connection_message, wrap_errors
+from .errors import outcome_unknown, wrap_errors
 from .statements import Op
 
 __all__ = [
@@ -161,7 +161,9 @@ def _cursor_kwargs(op: Op) -> dict[str, Any]:
 def run(pool: ConnectionPool[Any], procedure: Procedure[T], *, transaction: bool = False) -> T:
     """Run a procedure on one pooled connection (in one transaction if asked); returns the value it
     ends with. Raises the PgqrsError that a database or pool error maps to (wrap_errors), and
-    OutcomeUnknown when the connection broke once a statement was sent (see _lost)."""
+    OutcomeUnknown when the connection broke once a statement was sent. That drains the pool
+    first: its other connections most likely lead to the same dead server, and new ones go where
+    the DSN leads now (the new primary, with target_session_attrs)."""
     with wrap_errors(), pool.connection() as conn:
         try:
             tx = conn.transaction() if transaction else contextlib.nullcontext()
@@ -180,7 +182,7 @@ def run(pool: ConnectionPool[Any], procedure: Procedure[T], *, transaction: bool
             if not conn.broken:
                 raise
             pool.drain()
-            raise _lost(exc) from exc
+            raise outcome_unknown(exc) from exc
 
 
 async def run_async(pool: AsyncConnectionPool[Any], procedure: Procedure[T], *, transaction: bool = False) -> T:
@@ -204,19 +206,7 @@ async def run_async(pool: AsyncConnectionPool[Any], procedure: Procedure[T], *, 
                 if not conn.broken:
                     raise
                 await pool.drain()
-                raise _lost(exc) from exc
-
-
-def _lost(exc: psycopg.Error) -> OutcomeUnknown:
-    """The error for a connection that broke under a statement: the server (or the network) went
-    away after the statement was sent, maybe after its commit (a crash, a failover, a
-    pg_terminate_backend), so whether it took effect is unknown. The caller of the pool drained it
-    first: every other connection it holds most likely leads to the same dead server, and a new
-    one finds the server the DSN leads to now (the new primary, with target_session_attrs)."""
-    return OutcomeUnknown(
-        f"the connection was lost during the call, which may or may not have taken effect: {_connection_message(exc)}",
-        hint="A retry may do it twice; an enqueue with a dedupe_key can be retried safely.",
-    )
+                raise outcome_unknown(exc) from exc
 
 
 async def _aresult(cur: psycopg.AsyncCursor[Any], op: Op) -> Any:

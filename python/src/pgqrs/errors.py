@@ -41,6 +41,7 @@ __all__ = [
     "ECHO_LIMIT",
     "SQLSTATE_ERRORS",
     "shorten",
+    "outcome_unknown",
     "translate_error",
     "wrap_errors",
 ]
@@ -230,10 +231,21 @@ def translate_error(exc: BaseException) -> PgqrsError:
     return DatabaseError(str(exc))
 
 
-def _connection_message(exc: BaseException) -> str:
+def _connection_message(exc: BaseException | str) -> str:
     # libpq messages span lines ("connection to server at ... failed: ..."): keep one line.
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     return text or type(exc).__name__
+
+
+def outcome_unknown(exc: BaseException) -> OutcomeUnknown:
+    """The OutcomeUnknown for a connection that broke under a statement: the server (or the network)
+    went away after the statement was sent, maybe after its commit (a crash, a failover, a
+    pg_terminate_backend), so whether it took effect is unknown. Raises nothing."""
+    return OutcomeUnknown(
+        "the connection was lost during the call, which may or may not have taken effect: "
+        + _connection_message(_primary(exc)),
+        hint="A retry may do it twice; an enqueue with a dedupe_key can be retried safely.",
+    )
 
 
 #: How much of a user-supplied value an error message shows, as the server's messages do.
