@@ -186,6 +186,11 @@ class Formation:
         subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(node.pgdata), "-m", "immediate", "stop"],
                        capture_output=True, timeout=60)
 
+    def switchover(self) -> None:
+        """A planned switchover: the monitor has the primary demoted and the standby promoted, and
+        `pg_autoctl perform switchover` returns once the old primary follows the new one."""
+        self._autoctl("perform", "switchover", "--pgdata", str(self.monitor.pgdata), timeout=180)
+
     def restart(self, node: Node) -> None:
         """`pg_autoctl run` again for a node that was killed: it rejoins as a standby (pg_rewind)."""
         self._run(node)

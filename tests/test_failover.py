@@ -12,6 +12,8 @@ Counted per message, as tests/test_faults.py counts (its handler, log and checks
   gone, acknowledged jobs back in the queue and run again); asserted only what holds anyway:
   nothing processed that was never sent, the queue drains, the clients carry on.
 
+A planned switchover (`pg_autoctl perform switchover`) is counted as the synchronous failover.
+
 The short version runs in CI (one failover, two producers of 250 messages). The long one is
 bench/run.sh's: PGQRS_FAILOVER_ROUNDS failovers (each killed node rejoins as the next standby)
 and PGQRS_FAILOVER_MESSAGES per producer.
@@ -106,26 +108,32 @@ def running(procs: list) -> bool:
     return True
 
 
-def failover(group: Formation, lab, producers: list, logs: list[Path], round_: int) -> dict:
-    """Once some load went through the primary, kill it; returns how long until writes, and enqueues, went on."""
+def failover(group: Formation, lab, producers: list, logs: list[Path], round_: int, planned: bool) -> dict:
+    """Once some load went through the primary, kill it (or, planned, switch over); returns how long
+    until writes, and enqueues, went on."""
     target = lab.runs.done_count() + 50
     wait_until(lambda: running(producers) and lab.runs.done_count() >= target, 120, "50 messages processed first")
     old = group.primary()
-    killed_at = time.time()
-    group.kill(old)
-    dead_at = time.time()  # an enqueue that returned before this may have been the old primary's last
+    started_at = time.time()
+    if planned:
+        group.switchover()
+    else:
+        group.kill(old)
+    done_at = time.time()  # an enqueue that returned before this may have been the old primary's last
     new = group.primary()
-    writable = time.time() - killed_at
-    first_ok = wait_until(lambda: running(producers) and ProducerLog(logs).first_ok_after(dead_at), 120,
-                          "an enqueue after the kill")
-    print(f"failover {round_}: {old.name} killed, {new.name} takes writes after {writable:.1f} s, "
-          f"producers enqueue again after {first_ok - killed_at:.1f} s")
-    return {"round": round_, "killed": old.name, "promoted": new.name, "writable_after_s": round(writable, 1),
-            "producers_after_s": round(first_ok - killed_at, 1)}
+    assert new is not old
+    writable = time.time() - started_at
+    first_ok = wait_until(lambda: running(producers) and ProducerLog(logs).first_ok_after(done_at), 120,
+                          "an enqueue after the failover")
+    what = f"switchover from {old.name}" if planned else f"{old.name} killed"
+    print(f"failover {round_}: {what}, {new.name} takes writes after {writable:.1f} s, "
+          f"producers enqueue again after {first_ok - started_at:.1f} s")
+    return {"round": round_, "old": old.name, "new": new.name, "writable_after_s": round(writable, 1),
+            "producers_after_s": round(first_ok - started_at, 1)}
 
 
-def run_failovers(group: Formation, lab, tmp_path: Path, rounds: int) -> dict:
-    """Load, `rounds` hard failovers, the queue drained; returns what was counted and measured."""
+def run_failovers(group: Formation, lab, tmp_path: Path, rounds: int, *, planned: bool = False) -> dict:
+    """Load and `rounds` failovers (hard ones, or planned switchovers); returns what was counted and measured."""
     sql(group.dsn, "SELECT pgqrs.create_queue('ha', notify => true)")
     worker = lab.worker(group.dsn, "ha", "--concurrency", "4", "--poll-interval", "0.5", "--lock-time",
                         str(LEASE_SECONDS), "--heartbeat-interval", "1", "--stale-after", "60")
@@ -135,9 +143,10 @@ def run_failovers(group: Formation, lab, tmp_path: Path, rounds: int) -> dict:
                  for i, path in enumerate(logs)]
     recoveries = []
     for round_ in range(1, rounds + 1):
-        recoveries.append(failover(group, lab, producers, logs, round_))
+        recoveries.append(failover(group, lab, producers, logs, round_, planned))
         if round_ < rounds:
-            group.restart(group.node(recoveries[-1]["killed"]))  # the next round needs a standby again
+            if not planned:  # the next round needs a standby again; a switchover leaves the old primary one
+                group.restart(group.node(recoveries[-1]["old"]))
             wait_until(lambda: sorted(group.states().values()) == [("primary", "primary"), ("secondary", "secondary")],
                        120, "the formation to settle again")
 
@@ -156,29 +165,40 @@ def seen_by_the_worker(worker) -> str:
             f"leases lost {stats['leases_lost']}, registered again {registered_again}")
 
 
+def check_nothing_lost(group: Formation, lab, run: dict, label: str) -> None:
+    """Every enqueue that returned archived, no handler run twice, the queue empty, the worker the same
+    process all along; prints the counts."""
+    sent: ProducerLog = run["sent"]
+    dsn = group.dsn
+    wait_until(lambda: remaining(dsn, "ha") == 0 and set(sent.ok.values()) <= set(archive_of(dsn, "ha")),
+               LEASE_SECONDS * 3, "every acknowledged enqueue archived")
+    worker = run["worker"]
+    assert worker.popen.poll() is None  # the same process all along
+    assert worker.terminate() == 0
+    counts = check_exactly_once(dsn, "ha", set(sent.ok.values()), lab.runs, may_redeliver=True)
+    check_producer_messages(dsn, "ha", sent.ok, sent.unknown)
+    # Synchronous: the lease outlived the failover, so no handler ran twice, each archived once.
+    assert counts["duplicated"] == 0, counts
+    archived_seqs = {payload["seq"] for *_, payload in archive_of(dsn, "ha").values()}
+    unknown_kept = len(sent.unknown & archived_seqs)
+    # The CLI on the same DSN reads the new primary.
+    metrics = json.loads(pgqrs_cli(dsn, "--format", "json", "queue", "metrics").stdout)
+    assert [(q["queue_name"], q["archived"]) for q in metrics] == [("ha", len(archived_seqs))]
+    print(f"{label}:", counts, f"enqueues returned: {len(sent.ok)}, outcome unknown: {len(sent.unknown)} "
+          f"({unknown_kept} of them committed), retried (nothing sent): {sent.retries}", run["recoveries"])
+    print(label, seen_by_the_worker(worker))
+
+
 def test_sync_failover_loses_nothing(lab, tmp_path):
     """Synchronous standby: every enqueue that returned is processed, once; none lost, none acked twice."""
     with formation(replication_quorum=True) as group:
-        run = run_failovers(group, lab, tmp_path, ROUNDS)
-        sent: ProducerLog = run["sent"]
-        dsn = group.dsn
-        wait_until(lambda: remaining(dsn, "ha") == 0 and set(sent.ok.values()) <= set(archive_of(dsn, "ha")),
-                   LEASE_SECONDS * 3, "every acknowledged enqueue archived")
-        worker = run["worker"]
-        assert worker.popen.poll() is None  # the same process all along
-        assert worker.terminate() == 0
-        counts = check_exactly_once(dsn, "ha", set(sent.ok.values()), lab.runs, may_redeliver=True)
-        check_producer_messages(dsn, "ha", sent.ok, sent.unknown)
-        # Synchronous: the lease outlived the failover, so no handler ran twice, each archived once.
-        assert counts["duplicated"] == 0, counts
-        archived_seqs = {payload["seq"] for *_, payload in archive_of(dsn, "ha").values()}
-        unknown_kept = len(sent.unknown & archived_seqs)
-        # The CLI on the same DSN reads the new primary.
-        metrics = json.loads(pgqrs_cli(dsn, "--format", "json", "queue", "metrics").stdout)
-        assert [(q["queue_name"], q["archived"]) for q in metrics] == [("ha", len(archived_seqs))]
-        print("sync:", counts, f"enqueues returned: {len(sent.ok)}, outcome unknown: {len(sent.unknown)} "
-              f"({unknown_kept} of them committed), retried (nothing sent): {sent.retries}", run["recoveries"])
-        print("sync", seen_by_the_worker(worker))
+        check_nothing_lost(group, lab, run_failovers(group, lab, tmp_path, ROUNDS), "sync")
+
+
+def test_planned_switchover_loses_nothing(lab, tmp_path):
+    """`pg_autoctl perform switchover` under load (maintenance): the same count as the hard failover."""
+    with formation(replication_quorum=True) as group:
+        check_nothing_lost(group, lab, run_failovers(group, lab, tmp_path, ROUNDS, planned=True), "switchover")
 
 
 def test_async_failover_is_measured(lab, tmp_path):
