@@ -181,8 +181,6 @@ SQLSTATE_ERRORS: dict[str, type[PgqrsError]] = {
 
 # Missing schema, missing function, missing table: pgqrs is not (fully) installed.
 _NOT_INSTALLED_SQLSTATES = {"3F000", "42883", "42P01"}
-#: PostgreSQL's read_only_sql_transaction: a write on a hot standby (or in a read-only transaction).
-READ_ONLY_SQLSTATE = ReadOnlyServer.sqlstate
 # Class 08 (connection exception), 28 (invalid authorization), 57P03 (cannot connect now).
 _CONNECTION_SQLSTATE_CLASSES = ("08", "28")
 
@@ -197,8 +195,9 @@ def translate_error(exc: BaseException) -> PgqrsError:
     """The pgqrs exception for a psycopg (or pool) exception; ``raise ... from exc`` it.
 
     Returns exc itself when it is a PgqrsError; the class of SQLSTATE_ERRORS for a pgqrs SQLSTATE;
-    ReadOnlyServer for a write on a read-only server (25006); NotInstalled for a missing schema, function or table; ConnectionFailed for a pool timeout or a
-    failed connection; DatabaseError for anything else. Raises nothing.
+    ReadOnlyServer for a write on a read-only server (25006); NotInstalled for a missing schema,
+    function or table; ConnectionFailed for a pool timeout or a failed connection; DatabaseError
+    for anything else. Raises nothing.
     """
     if isinstance(exc, PgqrsError):
         return exc
@@ -210,7 +209,7 @@ def translate_error(exc: BaseException) -> PgqrsError:
         detail, hint = diag.message_detail, diag.message_hint
         if sqlstate in SQLSTATE_ERRORS:
             return SQLSTATE_ERRORS[sqlstate](_primary(exc), detail=detail, hint=hint)
-        if sqlstate == READ_ONLY_SQLSTATE:
+        if sqlstate == ReadOnlyServer.sqlstate:  # read_only_sql_transaction: a write on a hot standby
             return ReadOnlyServer(
                 f"the server is read-only ({_primary(exc)})",
                 detail=detail,
@@ -231,7 +230,7 @@ def translate_error(exc: BaseException) -> PgqrsError:
     return DatabaseError(str(exc))
 
 
-def _connection_message(exc: BaseException | str) -> str:
+def _connection_message(exc: BaseException) -> str:
     # libpq messages span lines ("connection to server at ... failed: ..."): keep one line.
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     return text or type(exc).__name__
@@ -243,7 +242,7 @@ def outcome_unknown(exc: BaseException) -> OutcomeUnknown:
     pg_terminate_backend), so whether it took effect is unknown. Raises nothing."""
     return OutcomeUnknown(
         "the connection was lost during the call, which may or may not have taken effect: "
-        + _connection_message(_primary(exc)),
+        + " ".join(_primary(exc).split()),  # one line: libpq's messages span several
         hint="A retry may do it twice; an enqueue with a dedupe_key can be retried safely.",
     )
 
