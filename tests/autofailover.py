@@ -174,6 +174,13 @@ class Formation:
     def events(self) -> str:
         return self._autoctl("show", "events", "--pgdata", str(self.monitor.pgdata), "--count", "30")
 
+    def report(self) -> None:
+        """What the monitor saw and the end of every log, printed (for a test that failed: the files go with it)."""
+        with contextlib.suppress(Exception):
+            print(self.show_state(), self.events(), sep="\n")
+        for log in sorted(self.base.glob("*.log")):
+            print(f"-- {log.name}", *log.read_text(errors="replace").splitlines()[-40:], sep="\n")
+
     # -- faults ------------------------------------------------------------------------
 
     def kill(self, node: Node) -> None:
@@ -255,6 +262,9 @@ def formation(*, standbys: int = 1, replication_quorum: bool = True) -> Iterator
         with psycopg.connect(primary.dsn, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION pgqrs")
         yield group
+    except BaseException:
+        group.report()
+        raise
     finally:
         group.stop()
         shutil.rmtree(base, ignore_errors=True)
