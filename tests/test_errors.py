@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 
 import psycopg
 import pytest
@@ -12,15 +14,22 @@ from pgqrs import (
     SQLSTATE_ERRORS,
     Admin,
     AsyncAdmin,
+    AsyncProducer,
     Config,
     ConnectionFailed,
     DatabaseError,
     NotInstalled,
+    OutcomeUnknown,
     PgqrsError,
+    Producer,
+    create_async_pool,
+    create_pool,
     wrap_errors,
 )
+from pgqrs._output import EXIT_OUTCOME_UNKNOWN
 from pgqrs.install import script_version
-from conftest import free_port, unique
+from conftest import free_port, pgqrs_cli, unique
+from conftest import sql as execute
 
 CURRENT = script_version()  # the version this package installs
 
@@ -142,3 +151,64 @@ def test_wrong_password(dsn, postgresql_proc):
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("SELECT pg_reload_conf()")
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+
+def _lost_call_setup(dsn: str) -> tuple[Config, int]:
+    """A queue with a delayed message, and a Config whose connections carry an application_name of their own."""
+    config = Config(dsn=f"{dsn} application_name={unique('lost')}", max_connections=2)
+    with Admin(config) as admin:
+        admin.create_queue("lost")
+        return config, Producer(admin.pool, "lost", config).enqueue({"n": 1}, delay_seconds=3600)
+
+
+def _terminate_the_wait(dsn: str, config: Config) -> threading.Thread:
+    """In a thread: pg_terminate_backend of the config's connection once it runs wait_for()."""
+    app = psycopg.conninfo.conninfo_to_dict(config.dsn)["application_name"]
+
+    def kill() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if execute(dsn, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = %s AND query LIKE %s", [app, "%wait_for%"])[0][0]:
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_connection_lost_under_a_call_is_outcome_unknown_and_the_next_call_reconnects(dsn):
+    """pg_terminate_backend while a call runs: OutcomeUnknown (it may have taken effect), a ConnectionFailed;
+    the pool was drained, so the next call gets a new connection and works."""
+    config, msg_id = _lost_call_setup(dsn)
+    with create_pool(config, min_size=2) as pool:
+        producer = Producer(pool, "lost", config)
+        _terminate_the_wait(dsn, config)
+        with pytest.raises(OutcomeUnknown, match="may or may not have taken effect") as excinfo:
+            producer.wait_for(msg_id, timeout=20)
+        assert isinstance(excinfo.value, ConnectionFailed)
+        assert "dedupe_key" in (excinfo.value.hint or "")
+        assert producer.message_status(msg_id).state == "delayed"
+
+
+async def test_a_connection_lost_under_an_async_call_is_outcome_unknown(dsn):
+    config, msg_id = _lost_call_setup(dsn)
+    async with create_async_pool(config, min_size=2) as pool:
+        producer = AsyncProducer(pool, "lost", config)
+        _terminate_the_wait(dsn, config)
+        with pytest.raises(OutcomeUnknown):
+            await producer.wait_for(msg_id, timeout=20)
+        assert (await producer.message_status(msg_id)).state == "delayed"
+
+
+def test_the_cli_exits_8_when_the_connection_breaks_under_a_command(dsn):
+    """`pgqrs message wait` whose connection is terminated: one Error line, the hint, exit code 8."""
+    config, msg_id = _lost_call_setup(dsn)
+    _terminate_the_wait(dsn, config)
+    proc = pgqrs_cli(config.dsn, "message", "wait", "lost", str(msg_id), "--timeout", "20")
+    assert proc.returncode == EXIT_OUTCOME_UNKNOWN == 8, proc.stderr
+    error, hint = proc.stderr.splitlines()
+    assert error.startswith("Error: the connection was lost during the call, which may or may not have taken effect: ")
+    assert hint == "Hint: A retry may do it twice; an enqueue with a dedupe_key can be retried safely."

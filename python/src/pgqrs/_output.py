@@ -27,7 +27,7 @@ from typing import IO, Any
 import click
 import psycopg
 
-from .errors import ECHO_LIMIT, ConfigError, PgqrsError, shorten
+from .errors import ECHO_LIMIT, ConfigError, OutcomeUnknown, PgqrsError, ReadOnlyServer, shorten
 
 # -- input: parameter types -------------------------------------------------------
 
@@ -120,16 +120,33 @@ class CommandError(click.ClickException):
         click.echo("\n".join(lines), file=file, err=file is None)
 
 
+#: The exit code of a command that writes, run against a read-only server (a hot standby).
+EXIT_READ_ONLY = 7
+#: The exit code of a command whose connection broke under it (OutcomeUnknown): it may have taken effect.
+EXIT_OUTCOME_UNKNOWN = 8
+
+
 def command_error(exc: BaseException, *, hint: bool = True) -> CommandError:
-    """The CommandError for what a command raised: a configuration error is a usage error (exit 2)."""
+    """The CommandError for what a command raised: a configuration error is a usage error (exit 2),
+    a write on a read-only server exits EXIT_READ_ONLY, a lost connection EXIT_OUTCOME_UNKNOWN,
+    anything else 1."""
     detail = server_hint = None
     if isinstance(exc, PgqrsError):
         detail, server_hint = exc.detail, exc.hint
     elif isinstance(exc, psycopg.Error):
         detail, server_hint = exc.diag.message_detail, exc.diag.message_hint
     message = one_line(exc) or type(exc).__name__
-    return CommandError(message, detail=detail, hint=server_hint if hint else None,
-                        exit_code=2 if isinstance(exc, ConfigError) else 1)
+    # ReadOnlyServer, or the same SQLSTATE (25006) from a statement the library did not run.
+    read_only = getattr(exc, "sqlstate", None) == ReadOnlyServer.sqlstate
+    if isinstance(exc, ConfigError):
+        exit_code = 2
+    elif read_only:
+        exit_code = EXIT_READ_ONLY
+    elif isinstance(exc, OutcomeUnknown):
+        exit_code = EXIT_OUTCOME_UNKNOWN
+    else:
+        exit_code = 1
+    return CommandError(message, detail=detail, hint=server_hint if hint else None, exit_code=exit_code)
 
 
 # -- output ------------------------------------------------------------------------

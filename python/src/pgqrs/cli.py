@@ -6,7 +6,9 @@ result to :meth:`State.emit`, the one output function for ``--format table``
 and ``--format json``. Nothing connects before a command needs the database, so
 ``--help`` works without a DSN.
 
-Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr), 2 usage error.
+Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr), 2 usage error, 7 a
+command that writes, run against a read-only server (a hot standby), 8 the connection broke
+under the command (it may have taken effect).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from pgqrs.admin import Admin
 from pgqrs.config import Config
 from pgqrs.consumer import Consumer
 from pgqrs.dashboard_cli import dashboard
-from pgqrs.errors import InvalidPayload, NotInstalled, PgqrsError, shorten
+from pgqrs.errors import InvalidPayload, NotInstalled, OutcomeUnknown, PgqrsError, shorten
 from pgqrs.producer import BATCH_ELEMENT, JsonText, Producer, parse_json_payload
 from pgqrs.worker import MIN_STALE_AFTER_SECONDS
 from pgqrs.worker_cli import run as worker_run
@@ -262,6 +264,9 @@ def _setup_logging(level: str, dest: str) -> None:
         handler = logging.FileHandler(dest, delay=True, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # The pool's warnings (a broken connection discarded, a connection attempt that failed) come
+    # before the command's own Error line, which says what happened: shown from info on.
+    logging.getLogger("psycopg.pool").setLevel(logging.NOTSET if level in ("debug", "info") else logging.ERROR)
     # The server's messages follow --log-level like every other (WARNING shown by default,
     # NOTICE from info on), but look like the CLI's own Error lines, on stderr.
     server = logging.getLogger("pgqrs.server")
@@ -320,7 +325,8 @@ def cli(
 
     Settings come from the flags, then the PGQRS_* environment variables, then
     the YAML file, then the defaults. Exit codes: 0 success, 1 error (one line
-    on stderr), 2 usage error.
+    on stderr), 2 usage error, 7 a write on a read-only server (a hot standby), 8 the
+    connection broke under the command (it may have taken effect: look before running it again).
 
     \b
     Example:
@@ -602,7 +608,8 @@ def _line_error(exc: PgqrsError, where: str, line_numbers: list[int]) -> Command
     if match is not None and 1 <= int(match.group(1)) <= len(line_numbers):
         line = line_numbers[int(match.group(1)) - 1]
         message = f"{where}:{line}: {BATCH_ELEMENT.sub('payload', message, count=1)}"
-    return error.reworded(message + "; nothing was sent")
+    # A connection that broke under the transaction may have broken under its commit.
+    return error.reworded(message if isinstance(exc, OutcomeUnknown) else message + "; nothing was sent")
 
 
 @message.command("send")

@@ -54,7 +54,8 @@ class Config:
     and raises ConfigError, naming where the bad value came from, for anything out of place."""
 
     dsn: str
-    """The PostgreSQL connection string (libpq keywords or a postgresql:// URI)."""
+    """The PostgreSQL connection string (libpq keywords or a postgresql:// URI). For a replicated
+    server name every node and ask for the primary: ``host=a,b target_session_attrs=read-write``."""
     schema: str = "pgqrs"
     """The schema pgqrs is installed in: a plain identifier, up to 63 characters."""
     max_connections: int = 10

@@ -4,6 +4,12 @@ Connections run in autocommit with psycopg's automatic prepared statements off
 (prepare_threshold=None): each pgqrs call is one statement, and nothing relies
 on session state, so the pools work behind pgbouncer in transaction mode. Every pooled connection
 hands the server's notices and warnings to the logger ``pgqrs.server``.
+
+A call never retries by itself. Losing the server before a statement is sent (no connection to be
+had) is ConnectionFailed: nothing happened, a retry is safe. Losing it after (the connection broke
+under the statement) is OutcomeUnknown: it may have committed, so only the caller can tell whether
+a retry is safe. Either way the next call connects to wherever the DSN leads now, which with
+several hosts and ``target_session_attrs=read-write`` is the primary after a failover.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .config import Config
-from .errors import wrap_errors
+from .errors import outcome_unknown, wrap_errors
 from .statements import Op
 
 __all__ = [
@@ -154,38 +160,53 @@ def _cursor_kwargs(op: Op) -> dict[str, Any]:
 
 def run(pool: ConnectionPool[Any], procedure: Procedure[T], *, transaction: bool = False) -> T:
     """Run a procedure on one pooled connection (in one transaction if asked); returns the value it
-    ends with. Raises the PgqrsError that a database or pool error maps to (wrap_errors)."""
+    ends with. Raises the PgqrsError that a database or pool error maps to (wrap_errors), and
+    OutcomeUnknown when the connection broke once a statement was sent. That drains the pool
+    first: its other connections most likely lead to the same dead server, and new ones go where
+    the DSN leads now (the new primary, with target_session_attrs)."""
     with wrap_errors(), pool.connection() as conn:
-        tx = conn.transaction() if transaction else contextlib.nullcontext()
-        with tx:
-            try:
-                op = next(procedure)
-                while True:
-                    with conn.cursor(**_cursor_kwargs(op)) as cur:
-                        cur.execute(op.query, op.params)
-                        result = _result(cur, op)
-                    op = procedure.send(result)
-            except StopIteration as stop:
-                value: T = stop.value
-                return value
+        try:
+            tx = conn.transaction() if transaction else contextlib.nullcontext()
+            with tx:
+                try:
+                    op = next(procedure)
+                    while True:
+                        with conn.cursor(**_cursor_kwargs(op)) as cur:
+                            cur.execute(op.query, op.params)
+                            result = _result(cur, op)
+                        op = procedure.send(result)
+                except StopIteration as stop:
+                    value: T = stop.value
+                    return value
+        except psycopg.Error as exc:
+            if not conn.broken:
+                raise
+            pool.drain()
+            raise outcome_unknown(exc) from exc
 
 
 async def run_async(pool: AsyncConnectionPool[Any], procedure: Procedure[T], *, transaction: bool = False) -> T:
     """The async twin of run(): the value the procedure ends with; raises what run() raises."""
     with wrap_errors():
         async with pool.connection() as conn:
-            tx = conn.transaction() if transaction else contextlib.nullcontext()
-            async with tx:
-                try:
-                    op = next(procedure)
-                    while True:
-                        async with conn.cursor(**_cursor_kwargs(op)) as cur:
-                            await cur.execute(op.query, op.params)
-                            result = await _aresult(cur, op)
-                        op = procedure.send(result)
-                except StopIteration as stop:
-                    value: T = stop.value
-                    return value
+            try:
+                tx = conn.transaction() if transaction else contextlib.nullcontext()
+                async with tx:
+                    try:
+                        op = next(procedure)
+                        while True:
+                            async with conn.cursor(**_cursor_kwargs(op)) as cur:
+                                await cur.execute(op.query, op.params)
+                                result = await _aresult(cur, op)
+                            op = procedure.send(result)
+                    except StopIteration as stop:
+                        value: T = stop.value
+                        return value
+            except psycopg.Error as exc:
+                if not conn.broken:
+                    raise
+                await pool.drain()
+                raise outcome_unknown(exc) from exc
 
 
 async def _aresult(cur: psycopg.AsyncCursor[Any], op: Op) -> Any:

@@ -32,6 +32,8 @@ __all__ = [
     "MessageCancelled",
     "ConfigError",
     "ConnectionFailed",
+    "OutcomeUnknown",
+    "ReadOnlyServer",
     "NotInstalled",
     "VersionMismatch",
     "InstallRefused",
@@ -39,6 +41,7 @@ __all__ = [
     "ECHO_LIMIT",
     "SQLSTATE_ERRORS",
     "shorten",
+    "outcome_unknown",
     "translate_error",
     "wrap_errors",
 ]
@@ -132,6 +135,17 @@ class ConnectionFailed(PgqrsError):
     """Could not connect to the database."""
 
 
+class OutcomeUnknown(ConnectionFailed):
+    """The connection was lost after the statement was sent: it may or may not have taken effect
+    (a failover, a crash or a cut between the commit and its answer)."""
+
+
+class ReadOnlyServer(PgqrsError):
+    """The server is read-only (a hot standby): this call writes, so it needs the primary."""
+
+    sqlstate = "25006"
+
+
 class NotInstalled(PgqrsError):
     """pgqrs is not installed in this database or schema."""
 
@@ -181,8 +195,9 @@ def translate_error(exc: BaseException) -> PgqrsError:
     """The pgqrs exception for a psycopg (or pool) exception; ``raise ... from exc`` it.
 
     Returns exc itself when it is a PgqrsError; the class of SQLSTATE_ERRORS for a pgqrs SQLSTATE;
-    NotInstalled for a missing schema, function or table; ConnectionFailed for a pool timeout or a
-    failed connection; DatabaseError for anything else. Raises nothing.
+    ReadOnlyServer for a write on a read-only server (25006); NotInstalled for a missing schema,
+    function or table; ConnectionFailed for a pool timeout or a failed connection; DatabaseError
+    for anything else. Raises nothing.
     """
     if isinstance(exc, PgqrsError):
         return exc
@@ -194,6 +209,13 @@ def translate_error(exc: BaseException) -> PgqrsError:
         detail, hint = diag.message_detail, diag.message_hint
         if sqlstate in SQLSTATE_ERRORS:
             return SQLSTATE_ERRORS[sqlstate](_primary(exc), detail=detail, hint=hint)
+        if sqlstate == ReadOnlyServer.sqlstate:  # read_only_sql_transaction: a write on a hot standby
+            return ReadOnlyServer(
+                f"the server is read-only ({_primary(exc)})",
+                detail=detail,
+                hint=hint or "Writes need the primary: connect to it, or give every host with "
+                             "target_session_attrs=read-write.",
+            )
         if sqlstate in _NOT_INSTALLED_SQLSTATES:
             return NotInstalled(
                 f"pgqrs is not installed here ({_primary(exc)})",
@@ -212,6 +234,17 @@ def _connection_message(exc: BaseException) -> str:
     # libpq messages span lines ("connection to server at ... failed: ..."): keep one line.
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     return text or type(exc).__name__
+
+
+def outcome_unknown(exc: BaseException) -> OutcomeUnknown:
+    """The OutcomeUnknown for a connection that broke under a statement: the server (or the network)
+    went away after the statement was sent, maybe after its commit (a crash, a failover, a
+    pg_terminate_backend), so whether it took effect is unknown. Raises nothing."""
+    return OutcomeUnknown(
+        "the connection was lost during the call, which may or may not have taken effect: "
+        + " ".join(_primary(exc).split()),  # one line: libpq's messages span several
+        hint="A retry may do it twice; an enqueue with a dedupe_key can be retried safely.",
+    )
 
 
 #: How much of a user-supplied value an error message shows, as the server's messages do.

@@ -393,14 +393,18 @@ def verify(st: Statements) -> Procedure[VerifyReport]:
     if not has_schema:
         return VerifyReport(False, schema, None, expected, [f'schema "{schema}" does not exist'])
     version = yield from _direct_version(schema)
-    can_compare = yield Op(
-        "SELECT pg_catalog.has_database_privilege(pg_catalog.current_database(), 'TEMP')", fetch="scalar"
+    # The comparison makes a shadow install in a temporary schema: not on a hot standby (read-only),
+    # nor without the TEMP privilege.
+    may_temp, standby = yield Op(
+        "SELECT pg_catalog.has_database_privilege(pg_catalog.current_database(), 'TEMP'), pg_catalog.pg_is_in_recovery()",
+        fetch="one",
     )
-    if version == expected and can_compare:
+    if version == expected and may_temp and not standby:
         problems = yield from _drift(schema, version)
     else:
         if version == expected:
-            logger.warning("no TEMP privilege on the database: verify checks that objects exist, not their definitions")
+            logger.warning("%s: verify checks that objects exist, not their definitions",
+                           "a read-only standby" if standby else "no TEMP privilege on the database")
         problems = yield from _missing_objects(schema)
     if version is not None and version != expected:
         problems.append(f"installed version {version} differs from this package's {expected} (pgqrs install upgrades it)")
