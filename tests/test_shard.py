@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -17,11 +16,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PG_BIN, cli_env, pgqrs_cli, sql, unique
+import test_faults
+from conftest import PG_BIN, pgqrs_cli, sql, unique
 from psycopg.types.json import Jsonb
-from test_faults import archive_of, archived_count, check_exactly_once, lab, wait_for  # noqa: F401 (lab: fixture)
+from test_faults import archive_of, archived_count, check_exactly_once, wait_for
 
 from pgqrs import shard as pgqrs_shard
+
+lab = test_faults.lab  # the fault suite's fixture: worker and producer processes
 
 PASSWORD = "s3cret-not-shown"  # in the node DSNs; the servers trust, so it is never checked
 
@@ -108,8 +110,13 @@ def test_install_again_is_idempotent_and_verify_passes(cluster):
     queue = unique("again")
     sql(cluster.proxy, "SELECT pgqrs.create_queue(%s)", [queue])
     msg = sql(cluster.proxy, "SELECT pgqrs.enqueue(%s, '{}')", [queue])[0][0]
+    sql(cluster.proxy, "SELECT pgqrs.enqueue(%s, '{}', priority => 5)", [queue])  # its rank is negative
+    sequences = "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'pgqrs' ORDER BY 1"
+    home = cluster.partition_dsn(cluster.partition_of_queue(queue))
+    before = sql(home, sequences)
     again = pgqrs_cli(cluster.proxy, "shard", "install")
     assert again.returncode == 0, again.stderr
+    assert sql(home, sequences) == before  # ids and the queue's scan position (a rank) stay where they were
     assert sql(cluster.proxy, "SELECT state FROM pgqrs.message_status(%s, %s)", [queue, msg]) == [("ready",)]
     verify = pgqrs_cli(cluster.proxy, "shard", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -328,8 +335,7 @@ def test_eight_workers_through_the_proxy_process_each_message_once(cluster, lab)
 
 def test_cli_shard_commands_have_help():
     for command in ("install", "verify", "status", "move"):
-        done = subprocess.run([str(Path(os.sys.executable).with_name("pgqrs")), "shard", command, "--help"],
-                              capture_output=True, text=True, env=cli_env(), timeout=60)
+        done = pgqrs_cli(None, "shard", command, "--help")
         assert done.returncode == 0 and "Usage:" in done.stdout
 
 
@@ -340,9 +346,9 @@ def test_move_a_partition_under_load(cluster, lab, tmp_path):
     """A partition moves to a third server while a producer and 4 workers run through the proxy: every
     committed message is processed once, the copy counts what the old database held, and a lease taken
     before the move is acknowledged after it (and not delivered again)."""
-    from pgqrs import Admin, Config, Consumer
-
     from test_faults import PRODUCER, check_producer_messages, producer_log
+
+    from pgqrs import Admin, Config, Consumer
 
     queue = unique("moving")
     number = cluster.partition_of_queue(queue)

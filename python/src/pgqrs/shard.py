@@ -80,6 +80,9 @@ MAX_PARTITIONS = 128  # ids stay below 2^47
 DEFAULT_PARTITIONS = 8
 _MARKER = "pgqrs proxy schema of cluster "  # the proxy schema's comment, then the cluster's name
 _SAFE = "SET search_path = pg_catalog, pg_temp"
+# The id sequences (pgqrs_messages_id_seq, ...), not the queues' scan positions (pgqrs_position_<id>),
+# which hold ranks.
+_ID_SEQUENCE = r"s.sequencename::pg_catalog.text OPERATOR(pg_catalog.~) '_id_seq$'"
 
 
 def partition_of(worker_id: int) -> int:
@@ -211,7 +214,7 @@ def _install_partition(partition: Partition, credentials: dict[str, str], node_d
         conn.execute(
             "SELECT pg_catalog.setval(pg_catalog.format('%%I.%%I', s.schemaname, s.sequencename)::pg_catalog.regclass,"
             " %s, false) FROM pg_catalog.pg_sequences s WHERE s.schemaname OPERATOR(pg_catalog.=) %s"
-            " AND coalesce(s.last_value, 0) OPERATOR(pg_catalog.<) %s",
+            f" AND {_ID_SEQUENCE} AND coalesce(s.last_value, 0) OPERATOR(pg_catalog.<) %s",
             [start + 1, schema, start])
 
 
@@ -457,7 +460,7 @@ def verify(proxy_dsn: str, schema: str = "pgqrs") -> list[str]:
                 low, high = partition.number << PARTITION_BITS, (partition.number + 1) << PARTITION_BITS
                 for name, value in node.execute(
                         "SELECT s.sequencename::text, s.last_value FROM pg_catalog.pg_sequences s"
-                        " WHERE s.schemaname OPERATOR(pg_catalog.=) %s", [schema]).fetchall():
+                        f" WHERE s.schemaname OPERATOR(pg_catalog.=) %s AND {_ID_SEQUENCE}", [schema]).fetchall():
                     if not (low <= (value or max(low, 1)) < high):
                         problems.append(f"{where}: sequence {name} is at {value}, outside the partition's ids")
         except Exception as exc:  # a partition that does not answer is a problem to report, not a crash
