@@ -14,3 +14,7 @@ out=${PGQRS_BENCH_OUT:-$repo/bench/results}
 mkdir -p "$out" 2>/dev/null && [ -w "$out" ] || out=$(mktemp -d /tmp/pgqrs-bench-out.XXXXXX)
 cd "$out"
 PGQRS_PG_BIN="$PG_BIN" "$VENV/bin/python" "$repo/bench/bench.py" --out "$out" "$@"
+# pgqrs behind PL/Proxy (bench/shard.py): short too when this run is.
+smoke=()
+for arg in "$@"; do [ "$arg" != --smoke ] || smoke=(--smoke); done
+PGQRS_PG_BIN="$PG_BIN" "$VENV/bin/python" "$repo/bench/shard.py" --out "$out" "${smoke[@]}"

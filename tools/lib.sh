@@ -15,7 +15,7 @@ export PATH="$PG_BIN:$PATH"
 prepare_as_root() {
     local missing=() pkg
     # chromium: the browser of the dashboard's tests (Playwright drives it; it downloads no browser).
-    for pkg in "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION" "postgresql-$PG_VERSION-cron" pgbouncer \
+    for pkg in "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION" "postgresql-$PG_VERSION-cron" "postgresql-$PG_VERSION-plproxy" pgbouncer \
                python3-venv make chromium; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
