@@ -137,6 +137,34 @@ def test_verify_finds_a_partition_without_pgqrs(cluster):
         sql(dsn, "ALTER FUNCTION pgqrs.version_gone() RENAME TO version")
 
 
+def test_a_function_added_to_the_nodes_needs_a_route_then_comes_through(cluster, monkeypatch):
+    """A node function without a rule stops `shard install` (the proxy stays as it was) and `shard verify`
+    names it; given a rule, `shard install` makes it on the proxy with the node's arguments and defaults."""
+    added = ("CREATE FUNCTION pgqrs.greet(queue_name text, greeting text DEFAULT 'hello') RETURNS text"
+             " LANGUAGE sql AS $$ SELECT greeting || ' ' || queue_name || ' from ' || current_database() $$")
+    for number in range(8):
+        sql(cluster.partition_dsn(number), added)
+    try:
+        verify = pgqrs_cli(cluster.proxy, "shard", "verify")
+        assert verify.returncode == 1 and "the proxy lacks greet" in verify.stdout
+        refused = pgqrs_cli(cluster.proxy, "shard", "install")
+        assert refused.returncode == 1 and "no routing rule for node function(s) greet" in refused.stderr
+        assert "enqueue" in node_functions(cluster.proxy)  # the proxy as it was
+        monkeypatch.setitem(pgqrs_shard.ROUTES, "greet", "queue")
+        pgqrs_shard.install(cluster.proxy)
+        assert node_functions(cluster.proxy)["greet"] == \
+            ("queue_name text, greeting text DEFAULT 'hello'::text", "text")
+        home = cluster.partitions()[cluster.partition_of_queue("anyqueue")].database
+        assert sql(cluster.proxy, "SELECT pgqrs.greet('anyqueue')") == [(f"hello anyqueue from {home}",)]
+        assert sql(cluster.proxy, "SELECT pgqrs.greet('anyqueue', greeting => 'hi')")[0][0].startswith("hi ")
+    finally:
+        for number in range(8):
+            sql(cluster.partition_dsn(number), "DROP FUNCTION pgqrs.greet")
+        monkeypatch.delitem(pgqrs_shard.ROUTES, "greet", raising=False)
+        pgqrs_shard.install(cluster.proxy)
+    assert "greet" not in node_functions(cluster.proxy)
+
+
 def test_status_shows_partitions_nodes_and_queues_never_a_password(cluster):
     queue = unique("status")
     sql(cluster.proxy, "SELECT pgqrs.create_queue(%s)", [queue])

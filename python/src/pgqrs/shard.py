@@ -8,7 +8,7 @@ function under the same name, argument names and defaults, generated from a part
 so that a function added to pgqrs comes through by running `shard install` again. How each function
 is routed is declared once, in :data:`ROUTES`.
 
-Ids are unique over the cluster: partition N's sequences start at N << 40 (a message's rank,
+Ids are unique over the cluster: partition N's sequences start at (N << 40) + 1 (a message's rank,
 ``id - priority * 2^47``, needs ids below 2^47: room for 128 partitions), and a worker id names its
 partition (:func:`partition_of`).
 """
@@ -219,49 +219,64 @@ def _install_partition(partition: Partition, credentials: dict[str, str], node_d
 
 
 @dataclasses.dataclass(frozen=True)
-class _NodeCatalog:
-    """What a partition's pgqrs schema declares: the proxy's schema is made of it."""
-
-    # name, arguments (with defaults), identity arguments, result, returns a set, granted roles
-    functions: list[tuple[str, str, str, str, bool, list[str]]]
-    # relation name, columns "name type", roles granted SELECT
-    relations: list[tuple[str, list[tuple[str, str]], list[str]]]
-    # composite type name, columns
-    types: list[tuple[str, list[tuple[str, str]]]]
+class _Function:
+    name: str
+    arguments: str  # pg_get_function_arguments(): names, types and defaults
+    identity: str  # pg_get_function_identity_arguments(): names and types
+    result: str
+    returns_set: bool
+    roles: list[str]  # granted EXECUTE
 
 
-def _read_catalog(dsn: str, schema: str) -> _NodeCatalog:
-    nsp = sql.Identifier(schema).as_string(None)
+@dataclasses.dataclass(frozen=True)
+class _Relation:
+    name: str
+    columns: list[tuple[str, str]]  # name, format_type()
+    roles: list[str]  # granted SELECT (a table or a view; empty for a composite type)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Catalog:
+    """What a pgqrs schema declares (a partition's: the proxy schema is made of it)."""
+
+    functions: list[_Function]
+    relations: list[_Relation]  # tables and views
+    types: list[_Relation]  # composite types of their own (message_state)
+
+    def roles(self) -> list[str]:
+        return sorted({r for f in self.functions for r in f.roles} | {r for rel in self.relations for r in rel.roles})
+
+
+def _granted(acl: str, owner: str, privilege: str) -> str:
+    """SQL: the names of the roles but the owner that hold privilege in acl, as a text[]."""
+    return (f"coalesce((SELECT pg_catalog.array_agg(DISTINCT r.rolname::text) FROM pg_catalog.aclexplode({acl}) a"
+            " JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
+            f" WHERE a.grantee OPERATOR(pg_catalog.<>) {owner}"
+            f" AND a.privilege_type OPERATOR(pg_catalog.=) '{privilege}'), '{{}}')")
+
+
+_COLUMNS = ("SELECT pg_catalog.array_agg(ARRAY[a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod)]"
+            " ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid"
+            " AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped")
+_IN_SCHEMA = "OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace(%s)"
+
+
+def _read_catalog(dsn: str, schema: str) -> _Catalog:
+    nsp = [sql.Identifier(schema).as_string(None)]
     with psycopg.connect(dsn, autocommit=True) as conn:
         functions = conn.execute(
             "SELECT p.proname::text, pg_catalog.pg_get_function_arguments(p.oid),"
             " pg_catalog.pg_get_function_identity_arguments(p.oid), pg_catalog.pg_get_function_result(p.oid),"
-            " p.proretset, coalesce((SELECT pg_catalog.array_agg(DISTINCT r.rolname::text)"
-            "   FROM pg_catalog.aclexplode(p.proacl) a JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
-            "   WHERE a.grantee OPERATOR(pg_catalog.<>) p.proowner), '{}')"
-            " FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace(%s)"
-            " AND p.proname !~ '^_' ORDER BY p.proname", [nsp]).fetchall()
-        columns_of = (
-            "SELECT pg_catalog.array_agg(ARRAY[a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod)]"
-            "   ORDER BY a.attnum) FROM pg_catalog.pg_attribute a"
-            " WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0"
-            " AND NOT a.attisdropped")
+            f" p.proretset, {_granted('p.proacl', 'p.proowner', 'EXECUTE')} FROM pg_catalog.pg_proc p"
+            f" WHERE p.pronamespace {_IN_SCHEMA} AND p.proname !~ '^_' ORDER BY p.proname", nsp).fetchall()
         relations = conn.execute(
-            f"SELECT c.relname::text, ({columns_of}), coalesce((SELECT pg_catalog.array_agg(DISTINCT r.rolname::text)"
-            "   FROM pg_catalog.aclexplode(c.relacl) a JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
-            "   WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT'),"
-            " '{}')"
-            " FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace(%s)"
-            " AND c.relkind IN ('r', 'p', 'v') ORDER BY c.relname", [nsp]).fetchall()
-        types = conn.execute(
-            f"SELECT c.relname::text, ({columns_of}) FROM pg_catalog.pg_class c"
-            " WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace(%s)"
-            " AND c.relkind OPERATOR(pg_catalog.=) 'c' ORDER BY c.relname", [nsp]).fetchall()
-    return _NodeCatalog(
-        [(n, a, i, r, s, list(g)) for n, a, i, r, s, g in functions],
-        [(n, [(c[0], c[1]) for c in cols], list(g)) for n, cols, g in relations],
-        [(n, [(c[0], c[1]) for c in cols]) for n, cols in types],
-    )
+            f"SELECT c.relname::text, ({_COLUMNS}), {_granted('c.relacl', 'c.relowner', 'SELECT')},"
+            f" c.relkind OPERATOR(pg_catalog.=) 'c' FROM pg_catalog.pg_class c WHERE c.relnamespace {_IN_SCHEMA}"
+            " AND c.relkind IN ('r', 'p', 'v', 'c') ORDER BY c.relname", nsp).fetchall()
+    every = [(_Relation(name, [(c[0], c[1]) for c in columns], list(roles)), is_type)
+             for name, columns, roles, is_type in relations]
+    return _Catalog([_Function(n, a, i, r, s, list(g)) for n, a, i, r, s, g in functions],
+                    [rel for rel, is_type in every if not is_type], [rel for rel, is_type in every if is_type])
 
 
 def unrouted(functions: Sequence[str]) -> list[str]:
@@ -283,70 +298,65 @@ def _column_list(columns: Sequence[tuple[str, str]]) -> sql.Composed:
     return sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in columns)
 
 
-def _proxy_ddl(catalog: _NodeCatalog, schema: str, count: int) -> Iterator[sql.Composed]:
+def _proxy_ddl(catalog: _Catalog, schema: str, count: int) -> Iterator[sql.Composed]:
     """The statements that make the proxy schema (in an empty schema), grants included."""
-    s, cluster = sql.Identifier(schema), cluster_name(schema)
-    qualified = schema  # PL/Proxy reads no quoted names: install() allows plain lower-case ones only
-    missing = unrouted([f[0] for f in catalog.functions])
+    s, cluster, safe = sql.Identifier(schema), cluster_name(schema), sql.SQL(_SAFE)
+    missing = unrouted([f.name for f in catalog.functions])
     if missing:
         raise InvalidArgument(f"no routing rule for node function(s) {', '.join(missing)}",
                               hint="This package is older than the nodes' pgqrs: upgrade it.")
 
-    yield sql.SQL("CREATE FUNCTION {s}._partition_of(worker_id bigint) RETURNS integer LANGUAGE sql IMMUTABLE"
-                  " {safe} AS {body}").format(
-        s=s, safe=sql.SQL(_SAFE), body=sql.Literal(f"SELECT (worker_id OPERATOR(pg_catalog.>>) {PARTITION_BITS})::integer"))
-    yield sql.SQL("CREATE FUNCTION {s}._queue_partitions(queue_name text) RETURNS SETOF integer LANGUAGE sql IMMUTABLE"
-                  " {safe} AS {body}").format(
-        s=s, safe=sql.SQL(_SAFE), body=sql.Literal(
-            "SELECT pg_catalog.hashtext(queue_name) WHERE queue_name IS NOT NULL UNION ALL "
-            f"SELECT pg_catalog.generate_series(0, {count - 1}) WHERE queue_name IS NULL"))
-    for name, columns in catalog.types:
-        yield sql.SQL("CREATE TYPE {s}.{t} AS ({cols})").format(s=s, t=sql.Identifier(name), cols=_column_list(columns))
-    # Tables and views: a view of every partition's rows (read-only).
-    for name, columns, roles in catalog.relations:
-        rows = sql.Identifier(f"_rows_{name}")
-        select = "SELECT " + ", ".join(f"r.{sql.Identifier(c).as_string(None)}" for c, _ in columns) + \
-            f" FROM {qualified}.{name} r"
-        yield sql.SQL("CREATE FUNCTION {s}.{rows}() RETURNS TABLE ({cols}) LANGUAGE plproxy SECURITY DEFINER {safe}"
-                      " AS {body}").format(s=s, rows=rows, cols=_column_list(columns), safe=sql.SQL(_SAFE),
-                                           body=_proxy_body(cluster, "ALL", select=select))
-        yield sql.SQL("CREATE VIEW {s}.{v} AS SELECT * FROM {s}.{rows}()").format(
-            s=s, v=sql.Identifier(name), rows=rows)
+    def grant(what: str, obj: sql.Composable, roles: list[str]) -> Iterator[sql.Composed]:
         for role in roles:
-            # A view's functions run with its reader's rights: the reader of the view may run them.
-            yield sql.SQL("GRANT SELECT ON {s}.{v} TO {r}").format(s=s, v=sql.Identifier(name), r=sql.Identifier(role))
-            yield sql.SQL("GRANT EXECUTE ON FUNCTION {s}.{rows}() TO {r}").format(s=s, rows=rows, r=sql.Identifier(role))
-    for name, arguments, identity, result, returns_set, roles in catalog.functions:
-        route = ROUTES[name]
-        fn = sql.Identifier(name)
-        run_on = {"queue": "pg_catalog.hashtext(queue_name)", "worker": f"{qualified}._partition_of(worker_id)",
-                  "any": "ANY", "all": "ALL", "queue_or_all": f"{qualified}._queue_partitions(queue_name)"}[route]
-        common = dict(s=s, fn=fn, args=sql.SQL(arguments), result=sql.SQL(result), safe=sql.SQL(_SAFE))
-        if returns_set or route in ("queue", "worker", "any"):
-            yield sql.SQL("CREATE FUNCTION {s}.{fn}({args}) RETURNS {result} LANGUAGE plproxy SECURITY DEFINER {safe}"
-                          " AS {body}").format(**common, body=_proxy_body(cluster, run_on))
+            yield sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(what), obj, sql.Identifier(role))
+
+    # PL/Proxy reads no quoted names in its statements: install() allows plain lower-case schema names only.
+    yield sql.SQL("CREATE FUNCTION {}._partition_of(worker_id bigint) RETURNS integer LANGUAGE sql IMMUTABLE {}"
+                  " AS {}").format(s, safe, sql.Literal(
+                      f"SELECT (worker_id OPERATOR(pg_catalog.>>) {PARTITION_BITS})::integer"))
+    yield sql.SQL("CREATE FUNCTION {}._queue_partitions(queue_name text) RETURNS SETOF integer LANGUAGE sql"
+                  " IMMUTABLE {} AS {}").format(s, safe, sql.Literal(
+                      "SELECT pg_catalog.hashtext(queue_name) WHERE queue_name IS NOT NULL UNION ALL "
+                      f"SELECT pg_catalog.generate_series(0, {count - 1}) WHERE queue_name IS NULL"))
+    for composite in catalog.types:
+        yield sql.SQL("CREATE TYPE {}.{} AS ({})").format(
+            s, sql.Identifier(composite.name), _column_list(composite.columns))
+    # Tables and views: a view of every partition's rows (read-only), of the same row type.
+    for rel in catalog.relations:
+        rows = sql.SQL("{}.{}").format(s, sql.Identifier(f"_rows_{rel.name}"))
+        select = "SELECT " + ", ".join(f"r.{sql.Identifier(c).as_string(None)}" for c, _ in rel.columns) + \
+            f" FROM {schema}.{rel.name} r"
+        yield sql.SQL("CREATE FUNCTION {}() RETURNS TABLE ({}) LANGUAGE plproxy SECURITY DEFINER {} AS {}").format(
+            rows, _column_list(rel.columns), safe, _proxy_body(cluster, "ALL", select=select))
+        view = sql.SQL("{}.{}").format(s, sql.Identifier(rel.name))
+        yield sql.SQL("CREATE VIEW {} AS SELECT * FROM {}()").format(view, rows)
+        yield from grant("SELECT", view, rel.roles)
+        # A view's functions run with its reader's rights: the reader of the view may run them.
+        yield from grant("EXECUTE", sql.SQL("FUNCTION {}()").format(rows), rel.roles)
+    for f in catalog.functions:
+        route = ROUTES[f.name]
+        run_on = {"queue": "pg_catalog.hashtext(queue_name)", "worker": f"{schema}._partition_of(worker_id)",
+                  "any": "ANY", "all": "ALL", "queue_or_all": f"{schema}._queue_partitions(queue_name)"}[route]
+        fn = sql.SQL("{}.{}").format(s, sql.Identifier(f.name))
+        head = sql.SQL("CREATE FUNCTION {}({}) RETURNS {}").format(fn, sql.SQL(f.arguments), sql.SQL(f.result))
+        if f.returns_set or route in ("queue", "worker", "any"):
+            yield sql.SQL("{} LANGUAGE plproxy SECURITY DEFINER {} AS {}").format(
+                head, safe, _proxy_body(cluster, run_on))
         else:
             # PL/Proxy runs on several partitions only a set-returning function: one answer per
             # partition from _each_<name>, combined by the function of the node's name.
-            each = sql.Identifier(f"_each_{name}")
-            yield sql.SQL("CREATE FUNCTION {s}.{each}({identity}) RETURNS SETOF {result} LANGUAGE plproxy"
-                          " SECURITY DEFINER {safe} AS {body}").format(
-                **common, each=each, identity=sql.SQL(identity),
-                body=_proxy_body(cluster, run_on, target=f"{qualified}.{name}"))
-            combine = "pg_catalog.bool_or(r)" if result == "boolean" else f"pg_catalog.sum(r)::{result}"
-            placeholders = ", ".join(f"${n + 1}" for n in range(len(identity.split(","))) if identity)
-            yield sql.SQL("CREATE FUNCTION {s}.{fn}({args}) RETURNS {result} LANGUAGE sql SECURITY DEFINER {safe}"
-                          " AS {body}").format(**common, body=sql.Literal(
-                              f"SELECT {combine} FROM {qualified}._each_{name}({placeholders}) AS r"))
-        for role in roles:
-            yield sql.SQL("GRANT EXECUTE ON FUNCTION {s}.{fn}({identity}) TO {r}").format(
-                s=s, fn=fn, identity=sql.SQL(identity), r=sql.Identifier(role))
+            each = f"{schema}._each_{f.name}"
+            yield sql.SQL("CREATE FUNCTION {}.{}({}) RETURNS SETOF {} LANGUAGE plproxy SECURITY DEFINER {}"
+                          " AS {}").format(s, sql.Identifier(f"_each_{f.name}"), sql.SQL(f.identity),
+                                           sql.SQL(f.result), safe,
+                                           _proxy_body(cluster, run_on, target=f"{schema}.{f.name}"))
+            combine = "pg_catalog.bool_or(r)" if f.result == "boolean" else f"pg_catalog.sum(r)::{f.result}"
+            placeholders = ", ".join(f"${n + 1}" for n in range(len(f.identity.split(","))) if f.identity)
+            yield sql.SQL("{} LANGUAGE sql SECURITY DEFINER {} AS {}").format(
+                head, safe, sql.Literal(f"SELECT {combine} FROM {each}({placeholders}) AS r"))
+        yield from grant("EXECUTE", sql.SQL("FUNCTION {}({})").format(fn, sql.SQL(f.identity)), f.roles)
     # As on the nodes: no function for PUBLIC, only those granted above.
     yield sql.SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {} FROM PUBLIC").format(s)
-
-
-def _roles_of(catalog: _NodeCatalog) -> list[str]:
-    return sorted({r for f in catalog.functions for r in f[5]} | {r for rel in catalog.relations for r in rel[2]})
 
 
 @wrap_errors
@@ -402,17 +412,20 @@ def _server_options(plan: Sequence[Partition], verb: str) -> sql.Composed:
 
 
 def _install_proxy(conn: psycopg.Connection[Any], schema: str, plan: Sequence[Partition],
-                   credentials: dict[str, str], catalog: _NodeCatalog, new: bool) -> None:
+                   credentials: dict[str, str], catalog: _Catalog, new: bool) -> None:
     s, server = sql.Identifier(schema), sql.Identifier(cluster_name(schema))
     conn.execute("SELECT pg_catalog.pg_advisory_xact_lock(1886482802, pg_catalog.hashtext('shard install'))")
     conn.execute("CREATE EXTENSION IF NOT EXISTS plproxy")
     if new:
         conn.execute(sql.SQL("CREATE SERVER {} FOREIGN DATA WRAPPER plproxy OPTIONS ({})").format(
             server, _server_options(plan, "")))
-        conn.execute(sql.SQL("CREATE USER MAPPING FOR CURRENT_USER SERVER {} {}").format(
-            server, _mapping_options(credentials, "")))
-    for role in _roles_of(catalog):
-        if conn.execute("SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) %s", [role]).fetchone() is None:
+    mapping = sql.SQL("OPTIONS ({})").format(sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in credentials.items())) \
+        if credentials else sql.SQL("")
+    conn.execute(sql.SQL("CREATE USER MAPPING IF NOT EXISTS FOR CURRENT_USER SERVER {} {}").format(server, mapping))
+    for role in catalog.roles():
+        known = conn.execute("SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) %s", [role])
+        if known.fetchone() is None:
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
     # The schema holds nothing but what is generated here: made again, in this one transaction.
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(s))
@@ -420,15 +433,8 @@ def _install_proxy(conn: psycopg.Connection[Any], schema: str, plan: Sequence[Pa
     conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(s, sql.Literal(_MARKER + cluster_name(schema))))
     for statement in _proxy_ddl(catalog, schema, len(plan)):
         conn.execute(statement)
-    for role in _roles_of(catalog):
+    for role in catalog.roles():
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, sql.Identifier(role)))
-
-
-def _mapping_options(credentials: dict[str, str], verb: str) -> sql.Composable:
-    if not credentials:
-        return sql.SQL("")
-    return sql.SQL("OPTIONS ({})").format(sql.SQL(", ").join(
-        sql.SQL("{} {} {}").format(sql.SQL(verb), sql.Identifier(k), sql.Literal(v)) for k, v in credentials.items()))
 
 
 # -- verify and status -------------------------------------------------------------------
@@ -438,23 +444,23 @@ def _mapping_options(credentials: dict[str, str], verb: str) -> sql.Composable:
 def verify(proxy_dsn: str, schema: str = "pgqrs") -> list[str]:
     """Check the proxy and every partition: the problems found (none when all is well).
 
-    Each partition must have pgqrs of the proxy's version, verified as `pgqrs verify` does, ids in
-    its own range, and the proxy a function for every node function, answering on every partition.
+    Each partition must pass `pgqrs verify`, keep its ids in its own range, and have every function
+    on the proxy with its own arguments and result; the proxy must reach every partition.
     """
     problems: list[str] = []
     with psycopg.connect(proxy_dsn, autocommit=True) as conn:
         partitions, credentials = _require_cluster(conn, schema)
-        proxy_functions = {r[0] for r in conn.execute(
-            "SELECT p.proname::text FROM pg_catalog.pg_proc p"
-            " WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace(%s)",
-            [sql.Identifier(schema).as_string(None)]).fetchall()}
+        try:  # a view over every partition: fails when one of them does not answer
+            conn.execute(sql.SQL("SELECT pg_catalog.count(*) FROM {}.pgqrs_queues").format(sql.Identifier(schema)))
+        except psycopg.Error as exc:
+            problems.append(f"the proxy does not reach every partition: {exc}")
+    proxy = {(f.name, f.arguments, f.result) for f in _read_catalog(proxy_dsn, schema).functions}
     for partition in partitions:
         where = f"partition {partition.number} ({partition.node}/{partition.database})"
         dsn = _with(partition.conninfo, credentials)
         try:
             with Admin(Config(dsn=dsn, schema=schema, max_connections=1)) as admin:
-                report = admin.verify()
-            problems += [f"{where}: {problem}" for problem in report.problems]
+                problems += [f"{where}: {problem}" for problem in admin.verify().problems]
             catalog = _read_catalog(dsn, schema)
             with psycopg.connect(dsn, autocommit=True) as node:
                 low, high = partition.number << PARTITION_BITS, (partition.number + 1) << PARTITION_BITS
@@ -466,9 +472,10 @@ def verify(proxy_dsn: str, schema: str = "pgqrs") -> list[str]:
         except Exception as exc:  # a partition that does not answer is a problem to report, not a crash
             problems.append(f"{where}: {exc}")
             continue
-        missing = sorted({f[0] for f in catalog.functions} - proxy_functions)
-        if missing:
-            problems.append(f"{where}: the proxy lacks {', '.join(missing)}: run `pgqrs shard install` again")
+        stale = sorted(f.name for f in catalog.functions if (f.name, f.arguments, f.result) not in proxy)
+        if stale:
+            problems.append(f"{where}: the proxy lacks {', '.join(stale)} as the partition has it:"
+                            " run `pgqrs shard install` again")
     return problems
 
 
@@ -513,10 +520,11 @@ def _freeze(conn: psycopg.Connection[Any], database: str, kept_as: str) -> None:
     conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(database)))
     for _ in range(50):
         conn.execute("SELECT pg_catalog.pg_terminate_backend(a.pid) FROM pg_catalog.pg_stat_activity a"
-                     " WHERE a.datname OPERATOR(pg_catalog.=) %s AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()",
-                     [database])
+                     " WHERE a.datname OPERATOR(pg_catalog.=) %s"
+                     " AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()", [database])
         try:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(database), sql.Identifier(kept_as)))
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(database), sql.Identifier(kept_as)))
             return
         except psycopg.errors.ObjectInUse:  # a session still ending
             time.sleep(0.1)
@@ -576,7 +584,8 @@ def move(proxy_dsn: str, partition: int, to_dsn: str, schema: str = "pgqrs", pg_
         try:
             conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(kept_as)))
             _copy(kept.conninfo, target.conninfo, credentials, pg_bin)
-            before, after = _rows(_with(kept.conninfo, credentials), schema), _rows(_with(target.conninfo, credentials), schema)
+            before = _rows(_with(kept.conninfo, credentials), schema)
+            after = _rows(_with(target.conninfo, credentials), schema)
             if before != after:
                 raise InvalidArgument(f"the copy of partition {partition} differs: {before} before, {after} after")
             with psycopg.connect(proxy_dsn, autocommit=True) as proxy:
