@@ -370,6 +370,36 @@ def test_cli_shard_commands_have_help():
 # -- moving a partition while producers and workers run ------------------------------------------
 
 
+def test_a_move_that_cannot_be_done_changes_nothing(cluster):
+    queue = unique("stay")
+    number = cluster.partition_of_queue(queue)
+    sql(cluster.proxy, "SELECT pgqrs.create_queue(%s)", [queue])
+    sql(cluster.proxy, "SELECT pgqrs.enqueue(%s, '{}')", [queue])
+    where = cluster.partitions()[number]
+    other = cluster.nodes[1 - number % 2]  # the node that does not hold it
+    for args, error in [(("--partition", "8", "--to", other), "no partition 8"),
+                        (("--partition", str(number), "--to", cluster.nodes[number % 2]), "is on"),
+                        (("--partition", str(number), "--to", other.replace(PASSWORD, "other")),
+                         "the cluster's user and password")]:
+        done = pgqrs_cli(cluster.proxy, "shard", "move", *args)
+        assert done.returncode == 1 and error in done.stderr, (args, done.stderr)
+    # A copy that fails half-way (no pg_dump there): the old database gets its name back, the copy goes.
+    done = pgqrs_cli(cluster.proxy, "shard", "move", "--partition", str(number), "--to", other,
+                     "--pg-bin", "/nonexistent")
+    assert done.returncode == 1 and "pg_dump" in done.stderr
+    assert cluster.partitions()[number] == where
+    assert sql(other, "SELECT count(*) FROM pg_database WHERE datname = %s", [where.database]) == [(0,)]
+    assert sql(cluster.proxy, "SELECT ready FROM pgqrs.metrics(%s)", [queue]) == [(1,)]
+    # A database of that name on the target is refused before anything is touched.
+    sql(other, f"CREATE DATABASE {where.database}")
+    try:
+        done = pgqrs_cli(cluster.proxy, "shard", "move", "--partition", str(number), "--to", other)
+        assert done.returncode == 1 and "exists on the target already" in done.stderr
+        assert sql(cluster.proxy, "SELECT ready FROM pgqrs.metrics(%s)", [queue]) == [(1,)]
+    finally:
+        sql(other, f"DROP DATABASE {where.database}")
+
+
 def test_move_a_partition_under_load(cluster, lab, tmp_path):
     """A partition moves to a third server while a producer and 4 workers run through the proxy: every
     committed message is processed once, the copy counts what the old database held, and a lease taken
