@@ -126,7 +126,7 @@ def test_install_again_is_idempotent_and_verify_passes(cluster):
     assert other.returncode == 1 and "exists with other nodes" in other.stderr
 
 
-def test_verify_finds_a_partition_without_pgqrs(cluster):
+def test_verify_finds_a_broken_partition_and_a_queue_out_of_place(cluster):
     dsn = cluster.partition_dsn(5)
     sql(dsn, "ALTER FUNCTION pgqrs.version() RENAME TO version_gone")
     try:
@@ -135,6 +135,15 @@ def test_verify_finds_a_partition_without_pgqrs(cluster):
         assert "partition 5" in verify.stdout
     finally:
         sql(dsn, "ALTER FUNCTION pgqrs.version_gone() RENAME TO version")
+    # A queue made on a partition directly, not through the proxy, where the proxy does not look for it.
+    queue = next(q for q in (unique("astray") for _ in range(100)) if cluster.partition_of_queue(q) != 5)
+    sql(dsn, "SELECT pgqrs.create_queue(%s)", [queue])
+    try:
+        verify = pgqrs_cli(cluster.proxy, "shard", "verify")
+        assert verify.returncode == 1 and f"holds {queue}, which the proxy routes elsewhere" in verify.stdout
+    finally:
+        sql(dsn, "SELECT pgqrs.drop_queue(%s)", [queue])
+    assert pgqrs_cli(cluster.proxy, "shard", "verify").returncode == 0
 
 
 def test_a_function_added_to_the_nodes_needs_a_route_then_comes_through(cluster, monkeypatch):

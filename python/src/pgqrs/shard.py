@@ -444,8 +444,9 @@ def _install_proxy(conn: psycopg.Connection[Any], schema: str, plan: Sequence[Pa
 def verify(proxy_dsn: str, schema: str = "pgqrs") -> list[str]:
     """Check the proxy and every partition: the problems found (none when all is well).
 
-    Each partition must pass `pgqrs verify`, keep its ids in its own range, and have every function
-    on the proxy with its own arguments and result; the proxy must reach every partition.
+    Each partition must pass `pgqrs verify`, keep its ids in its own range, hold only queues the
+    proxy routes to it, and have every function on the proxy with its own arguments and result;
+    the proxy must reach every partition.
     """
     problems: list[str] = []
     with psycopg.connect(proxy_dsn, autocommit=True) as conn:
@@ -469,6 +470,15 @@ def verify(proxy_dsn: str, schema: str = "pgqrs") -> list[str]:
                         f" WHERE s.schemaname OPERATOR(pg_catalog.=) %s AND {_ID_SEQUENCE}", [schema]).fetchall():
                     if not (low <= (value or max(low, 1)) < high):
                         problems.append(f"{where}: sequence {name} is at {value}, outside the partition's ids")
+                queues = _queues(node, schema)
+            with psycopg.connect(proxy_dsn, autocommit=True) as conn:
+                # Where the proxy sends each queue's calls (its server's hashtext()): here.
+                astray = [name for (name,) in conn.execute(
+                    "SELECT q FROM pg_catalog.unnest(%s::text[]) q"
+                    " WHERE pg_catalog.hashtext(q) OPERATOR(pg_catalog.&) %s OPERATOR(pg_catalog.<>) %s",
+                    [queues, len(partitions) - 1, partition.number]).fetchall()]
+            if astray:
+                problems.append(f"{where}: holds {', '.join(astray)}, which the proxy routes elsewhere")
         except Exception as exc:  # a partition that does not answer is a problem to report, not a crash
             problems.append(f"{where}: {exc}")
             continue
@@ -487,10 +497,13 @@ def status(proxy_dsn: str, schema: str = "pgqrs") -> list[PartitionStatus]:
     result = []
     for partition in partitions:
         with psycopg.connect(_with(partition.conninfo, credentials), autocommit=True) as node:
-            queues = [r[0] for r in node.execute(sql.SQL("SELECT queue_name FROM {}.pgqrs_queues ORDER BY queue_name")
-                                                 .format(sql.Identifier(schema))).fetchall()]
-        result.append(PartitionStatus(partition.number, partition.node, partition.database, queues))
+            result.append(PartitionStatus(partition.number, partition.node, partition.database, _queues(node, schema)))
     return result
+
+
+def _queues(node: psycopg.Connection[Any], schema: str) -> list[str]:
+    return [r[0] for r in node.execute(sql.SQL("SELECT queue_name FROM {}.pgqrs_queues ORDER BY queue_name")
+                                       .format(sql.Identifier(schema))).fetchall()]
 
 
 @dataclasses.dataclass(frozen=True)
