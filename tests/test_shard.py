@@ -304,6 +304,34 @@ def test_errors_keep_the_nodes_sqlstate(cluster):
             admin.heartbeat(12345)
 
 
+def test_a_partition_out_of_reach_is_connection_failed_which_the_worker_retries(cluster):
+    """The proxy's own error for a partition it cannot connect to (XX000) becomes ConnectionFailed, a
+    transient error for the worker runner; the other partitions go on answering."""
+    from pgqrs import Admin, Config, Producer
+    from pgqrs.errors import ConnectionFailed
+    from pgqrs.worker.retry import is_transient
+
+    queue, other = unique("reach"), None
+    while other is None or cluster.partition_of_queue(other) == cluster.partition_of_queue(queue):
+        other = unique("reach")
+    for name in (queue, other):
+        sql(cluster.proxy, "SELECT pgqrs.create_queue(%s)", [name])
+    where = cluster.partitions()[cluster.partition_of_queue(queue)]
+    node = cluster.nodes[cluster.partition_of_queue(queue) % 2]
+    sql(node, f"ALTER DATABASE {where.database} ALLOW_CONNECTIONS false")
+    sql(node, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [where.database])
+    try:
+        with Admin(Config(dsn=cluster.proxy, max_connections=2)) as admin:
+            with pytest.raises(ConnectionFailed) as raised:
+                Producer(admin.pool, queue, admin.config).enqueue({"n": 1})
+            assert is_transient(raised.value)
+            assert f"[{where.database}]" in str(raised.value)
+            assert Producer(admin.pool, other, admin.config).enqueue({"n": 1}) > 0
+    finally:
+        sql(node, f"ALTER DATABASE {where.database} ALLOW_CONNECTIONS true")
+    assert sql(cluster.proxy, "SELECT pgqrs.enqueue(%s, '{}') > 0", [queue]) == [(True,)]
+
+
 def test_roles_have_the_nodes_grants_on_the_proxy(cluster):
     role = unique("app")
     sql(cluster.proxy, f"CREATE ROLE {role} LOGIN IN ROLE pgqrs_producer")
