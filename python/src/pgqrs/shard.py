@@ -528,21 +528,24 @@ def _rows(dsn: str, schema: str) -> dict[str, int]:
             sql.Identifier(schema), sql.Identifier(table))).fetchone()[0] for table in _COUNTED}  # type: ignore[index]
 
 
-def _freeze(conn: psycopg.Connection[Any], database: str, kept_as: str) -> None:
-    """No new sessions on the database, the open ones ended, then renamed: nobody reaches it by its name."""
-    conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(database)))
+def _rename(conn: psycopg.Connection[Any], database: str, name: str) -> None:
+    """ALTER DATABASE ... RENAME, ending the database's sessions first (it must have none)."""
     for _ in range(50):
         conn.execute("SELECT pg_catalog.pg_terminate_backend(a.pid) FROM pg_catalog.pg_stat_activity a"
                      " WHERE a.datname OPERATOR(pg_catalog.=) %s"
                      " AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()", [database])
         try:
             conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                sql.Identifier(database), sql.Identifier(kept_as)))
+                sql.Identifier(database), sql.Identifier(name)))
             return
         except psycopg.errors.ObjectInUse:  # a session still ending
             time.sleep(0.1)
-    conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(database)))
-    raise InvalidArgument(f"database {database} keeps sessions open; nothing was moved")
+    raise InvalidArgument(f"database {database} keeps sessions open")
+
+
+def _allow_connections(conn: psycopg.Connection[Any], database: str, allow: bool) -> None:
+    conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+        sql.Identifier(database), sql.Literal(allow)))
 
 
 def _copy(source: str, target: str, credentials: dict[str, str], pg_bin: str | None) -> None:
@@ -590,28 +593,37 @@ def move(proxy_dsn: str, partition: int, to_dsn: str, schema: str = "pgqrs", pg_
         raise InvalidArgument("--to must log in with the cluster's user and password (its user mapping's)")
     _create_empty(to_dsn, source.database)
     kept_as = f"{source.database}_moved_{time.strftime('%Y%m%d%H%M%S')}"
+    kept = Partition(partition, _located(source.conninfo, kept_as))
     source_admin = _with(_located(source.conninfo, "postgres"), credentials)
-    with psycopg.connect(source_admin, autocommit=True) as conn:
-        _freeze(conn, source.database, kept_as)
-        kept = Partition(partition, _located(source.conninfo, kept_as))
-        try:
-            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(kept_as)))
-            _copy(kept.conninfo, target.conninfo, credentials, pg_bin)
-            before = _rows(_with(kept.conninfo, credentials), schema)
-            after = _rows(_with(target.conninfo, credentials), schema)
-            if before != after:
-                raise InvalidArgument(f"the copy of partition {partition} differs: {before} before, {after} after")
-            with psycopg.connect(proxy_dsn, autocommit=True) as proxy:
-                proxy.execute(sql.SQL("ALTER SERVER {} OPTIONS ({})").format(
-                    sql.Identifier(cluster_name(schema)), _server_options([target], "SET")))
-        except BaseException:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                sql.Identifier(kept_as), sql.Identifier(source.database)))
-            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(source.database)))
-            with psycopg.connect(to_dsn, autocommit=True) as node:
-                node.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(source.database)))
-            raise
-        conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(kept_as)))
+    try:
+        with psycopg.connect(source_admin, autocommit=True) as conn:
+            # No new sessions, the open ones ended, renamed: from here no call reaches it by its name.
+            _allow_connections(conn, source.database, False)
+            try:
+                _rename(conn, source.database, kept_as)
+            except BaseException:
+                _allow_connections(conn, source.database, True)
+                raise
+            try:
+                _allow_connections(conn, kept_as, True)  # for pg_dump
+                _copy(kept.conninfo, target.conninfo, credentials, pg_bin)
+                before = _rows(_with(kept.conninfo, credentials), schema)
+                after = _rows(_with(target.conninfo, credentials), schema)
+                if before != after:
+                    raise InvalidArgument(f"the copy of partition {partition} differs: {before} before, {after} after")
+                with psycopg.connect(proxy_dsn, autocommit=True) as proxy:
+                    proxy.execute(sql.SQL("ALTER SERVER {} OPTIONS ({})").format(
+                        sql.Identifier(cluster_name(schema)), _server_options([target], "SET")))
+            except BaseException:  # not repointed: the old database serves again, under its name
+                _rename(conn, kept_as, source.database)
+                _allow_connections(conn, source.database, True)
+                raise
+    except BaseException:
+        with psycopg.connect(to_dsn, autocommit=True) as node:
+            node.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(source.database)))
+        raise
+    with psycopg.connect(source_admin, autocommit=True) as conn:  # kept, closed again
+        _allow_connections(conn, kept_as, False)
     return MoveResult(partition, source.node, target.node, kept_as, after)
 
 
