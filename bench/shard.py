@@ -6,7 +6,8 @@ the client, as in bench.py:
 
 - per call: enqueue, and dequeue 1 + delete, with 1 client and with --clients clients,
   through the proxy and directly on the partition's database (one node, one partition);
-- scaling: the same with 1, 2 and 4 nodes holding 4 partitions, over 8 queues.
+- scaling: the same with 1, 2 and 4 nodes holding 4 partitions, over 8 queues;
+- moving: how long `shard move` of a partition with a backlog takes (its cut-over).
 
 Throughput is counted in the databases (messages enqueued, messages gone). Every server runs
 on this machine, so the nodes share its cores: the scaling figures show what the proxy adds,
@@ -105,6 +106,17 @@ def measure(bindir: Path, dsn: str, case: str, clients: int, seconds: float, wor
     return {"msgs_per_s": round(moved / elapsed), "latency_ms": latency}
 
 
+def move_time(bindir: Path, proxy: str, target: str, backlog: int) -> dict:
+    """How long `shard move` takes for the partition of queue b0 with a backlog (the cut-over: calls
+    to the partition fail meanwhile)."""
+    fill(proxy, backlog * QUEUES)  # b0 gets `backlog`
+    with psycopg.connect(proxy, autocommit=True) as conn:
+        number = conn.execute("SELECT pg_catalog.hashtext('b0') & 3").fetchone()[0]
+    start = time.monotonic()
+    result = shard.move(proxy, number, target, pg_bin=str(bindir))
+    return {"seconds": round(time.monotonic() - start, 2), "rows": result.rows}
+
+
 def cluster(bindir: Path, base: Path, nodes: int, partitions: int, stack: contextlib.ExitStack) -> tuple[str, str]:
     """(proxy DSN, DSN of partition 0) of a new cluster with its queues b0..b7."""
     proxy_server = stack.enter_context(server(bindir, base, "proxy"))
@@ -146,6 +158,9 @@ def main() -> None:
                 for case in SCRIPTS:
                     results["scaling"][f"{case} {nodes}"] = measure(bindir, proxy, case, args.clients, seconds, work,
                                                                     fill_to)
+                if nodes == 2:
+                    results["move"] = move_time(bindir, proxy, stack.enter_context(server(bindir, work / "s2", "new")),
+                                                fill_to)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": sys.version.split()[0],
             "seconds_per_case": seconds, "clients": args.clients, "smoke": args.smoke,
             "command": "bench/run.sh (bench/shard.py" + (" --smoke)" if args.smoke else ")")}
@@ -160,6 +175,9 @@ def main() -> None:
     for case in SCRIPTS:
         print(f"{case + ' msgs/s':<32}" + "".join(f"{results['scaling'][f'{case} {n}']['msgs_per_s']:>10,}"
                                                    for n in (1, 2, 4)))
+    moved = results["move"]
+    print(f"shard move of a partition holding {moved['rows']['pgqrs_messages']:,} messages and "
+          f"{moved['rows']['pgqrs_archive']:,} archived: {moved['seconds']:g} s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "shard.json").write_text(json.dumps({"meta": meta, **results}, indent=2) + "\n")
