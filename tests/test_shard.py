@@ -438,9 +438,9 @@ def test_a_move_that_cannot_be_done_changes_nothing(cluster):
 
 
 def test_move_a_partition_under_load(cluster, lab, tmp_path):
-    """A partition moves to a third server while a producer and 4 workers run through the proxy: every
-    committed message is processed once, the copy counts what the old database held, and a lease taken
-    before the move is acknowledged after it (and not delivered again)."""
+    """`shard install` runs again, then a partition moves to a third server, while a producer and 4 workers
+    run through the proxy: every committed message is processed once, the copy counts what the old
+    database held, and a lease taken before the move is acknowledged after it (and not delivered again)."""
     from test_faults import PRODUCER, check_producer_messages, producer_log
 
     from pgqrs import Admin, Config, Consumer
@@ -459,6 +459,9 @@ def test_move_a_partition_under_load(cluster, lab, tmp_path):
     workers = [lab.worker(cluster.proxy, queue, "--concurrency", "4", "--poll-interval", "0.2") for _ in range(4)]
     wait_for(lambda: len(producer_log(log)[0]) > 50 and archived_count(cluster.proxy, queue) > 50, 60,
              "the load under way")
+    # The proxy schema made again under the load (an upgrade's `shard install`).
+    again = pgqrs_cli(cluster.proxy, "shard", "install")
+    assert again.returncode == 0, again.stderr
     with socket_server(cluster.base, "n3") as node3:
         moved = pgqrs_cli(cluster.proxy, "--format", "json", "shard", "move", "--partition", str(number),
                           "--to", node3, "--pg-bin", str(PG_BIN))
