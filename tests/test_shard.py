@@ -327,6 +327,9 @@ def test_a_partition_out_of_reach_is_connection_failed_which_the_worker_retries(
             assert is_transient(raised.value)
             assert f"[{where.database}]" in str(raised.value)
             assert Producer(admin.pool, other, admin.config).enqueue({"n": 1}) > 0
+        shown = pgqrs_cli(cluster.proxy, "shard", "status")
+        assert shown.returncode == 1 and other in shown.stdout  # the others are listed
+        assert "does not answer" in shown.stdout and "do not answer" in shown.stderr
     finally:
         sql(node, f"ALTER DATABASE {where.database} ALLOW_CONNECTIONS true")
     assert sql(cluster.proxy, "SELECT pgqrs.enqueue(%s, '{}') > 0", [queue]) == [(True,)]

@@ -1089,10 +1089,15 @@ def shard_verify(state: State) -> None:
 @shard.command("status")
 @pass_state
 def shard_status(state: State) -> None:
-    """Each partition: its node (host:port), database and queues."""
-    rows = [dataclasses.asdict(s) | {"queues": ", ".join(s.queues)} if state.format != "json" else s
-            for s in _shard.status(state.config.dsn, state.config.schema)]
+    """Each partition: its node (host:port), database and queues (exit 1 when one does not answer)."""
+    partitions = _shard.status(state.config.dsn, state.config.schema)
+    rows = [s if state.format == "json" else
+            dataclasses.asdict(s) | {"queues": f"does not answer: {s.error}" if s.error else ", ".join(s.queues)}
+            for s in partitions]
     state.emit(rows, columns=SHARD_COLUMNS)
+    silent = [str(s.partition) for s in partitions if s.error]
+    if silent:
+        raise click.ClickException(f"partition(s) {', '.join(silent)} do not answer")
 
 
 @shard.command("move")

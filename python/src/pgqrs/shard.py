@@ -116,6 +116,7 @@ class PartitionStatus:
     node: str
     database: str
     queues: list[str]
+    error: str | None = None  # why the partition did not answer (its queues are then unknown: [])
 
 
 def cluster_name(schema: str) -> str:
@@ -491,13 +492,19 @@ def verify(proxy_dsn: str, schema: str = "pgqrs") -> list[str]:
 
 @wrap_errors
 def status(proxy_dsn: str, schema: str = "pgqrs") -> list[PartitionStatus]:
-    """Every partition, its node (host:port, never credentials), database and queues."""
+    """Every partition, its node (host:port, never credentials), database and queues; a partition
+    that does not answer has its error instead of its queues."""
     with psycopg.connect(proxy_dsn, autocommit=True) as conn:
         partitions, credentials = _require_cluster(conn, schema)
     result = []
     for partition in partitions:
-        with psycopg.connect(_with(partition.conninfo, credentials), autocommit=True) as node:
-            result.append(PartitionStatus(partition.number, partition.node, partition.database, _queues(node, schema)))
+        row = PartitionStatus(partition.number, partition.node, partition.database, [])
+        try:
+            with psycopg.connect(_with(partition.conninfo, credentials), autocommit=True, connect_timeout=10) as node:
+                row = dataclasses.replace(row, queues=_queues(node, schema))
+        except psycopg.Error as exc:
+            row = dataclasses.replace(row, error=" ".join(str(exc).split()))
+        result.append(row)
     return result
 
 
