@@ -24,3 +24,7 @@ case " $* " in
            PGQRS_PG_BIN="$PG_BIN" "$VENV/bin/pytest" -c "$repo/pytest.ini" --rootdir "$repo" -q -s \
            "$repo/tests/test_failover.py" | tee "$out/failover.txt" ;;
 esac
+# pgqrs behind PL/Proxy (bench/shard.py): short too when this run is.
+smoke=()
+for arg in "$@"; do [ "$arg" != --smoke ] || smoke=(--smoke); done
+PGQRS_PG_BIN="$PG_BIN" "$VENV/bin/python" "$repo/bench/shard.py" --out "$out" "${smoke[@]}"

@@ -15,8 +15,8 @@ export PATH="$PG_BIN:$PATH"
 prepare_as_root() {
     local missing=() pkg
     # chromium: the browser of the dashboard's tests (Playwright drives it; it downloads no browser).
-    # auto-failover: pg_autoctl and the monitor's extension, for the failover and read-replica tests.
-    for pkg in "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION" "postgresql-$PG_VERSION-cron" pgbouncer \
+    # plproxy: the sharding tests' proxy. auto-failover: pg_autoctl and the monitor's extension, for the failover and read-replica tests.
+    for pkg in "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION" "postgresql-$PG_VERSION-cron" "postgresql-$PG_VERSION-plproxy" pgbouncer \
                "postgresql-$PG_VERSION-auto-failover" python3-venv make chromium; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done

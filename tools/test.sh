@@ -80,6 +80,7 @@ NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet -f "$repo/mkdocs
 
 echo "== benchmark smoke run"
 "$VENV/bin/python" "$repo/bench/bench.py" --smoke --pg-bin "$PG_BIN" --out "$work/bench" || failed=1
+"$VENV/bin/python" "$repo/bench/shard.py" --smoke --pg-bin "$PG_BIN" --out "$work/bench" || failed=1
 
 echo "== Python tests (pytest)"
 cd "$work"

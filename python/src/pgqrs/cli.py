@@ -14,6 +14,7 @@ under the command (it may have taken effect).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -27,6 +28,7 @@ import psycopg
 import psycopg_pool
 
 from pgqrs import __version__
+from pgqrs import shard as _shard
 from pgqrs._output import (
     ID,
     POSITIVE,
@@ -1061,6 +1063,81 @@ def topic_publish(state: State, topic_name: str, payload: str) -> None:
     """Send PAYLOAD (JSON) to every queue bound to a pattern that matches TOPIC."""
     queues = Producer(state.admin().pool, "", state.config).publish(topic_name, _parse_payload(payload))
     state.emit({"topic": topic_name, "queues": queues}, text=f"published to {queues} queue(s)")
+
+
+# -- shard ----------------------------------------------------------------------
+
+SHARD_COLUMNS: list[Column] = [("partition", "partition"), ("node", "node"), ("database", "database"),
+                               ("queues", "queues")]
+
+
+@cli.group(cls=OrderedGroup)
+def shard() -> None:
+    """Spread queues over several servers behind a PL/Proxy database (--dsn names the proxy)."""
+
+
+@shard.command("install")
+@click.option("--node", "nodes", multiple=True, metavar="DSN",
+              help="A server to hold partitions (repeat; needed for a new cluster). Its user and password log "
+                   "the proxy in to every partition.")
+@click.option("--partitions", type=POSITIVE, default=_shard.DEFAULT_PARTITIONS, show_default=True,
+              help="Partitions of a new cluster: a power of two, at least the number of nodes, at most 128.")
+@pass_state
+def shard_install(state: State, nodes: tuple[str, ...], partitions: int) -> None:
+    """Install pgqrs on every partition and the proxy functions in the proxy database (idempotent).
+
+    A new cluster gets PARTITIONS databases SCHEMA_p0, SCHEMA_p1, ... spread round-robin over the nodes; an
+    existing one keeps its partitions where they are and is brought up to date: pgqrs upgraded on every
+    partition, the proxy schema made again from the nodes' functions.
+    """
+    plan = _shard.install(state.config.dsn, state.config.schema, nodes, partitions)
+    rows = [{"partition": p.number, "node": p.node, "database": p.database} for p in plan]
+    state.emit(rows, text=f"cluster {_shard.cluster_name(state.config.schema)}: {len(plan)} partitions on "
+               f"{len({p.node for p in plan})} node(s), proxy schema {state.config.schema} installed")
+
+
+@shard.command("verify")
+@pass_state
+def shard_verify(state: State) -> None:
+    """Check the proxy and every partition (exit 1 and list the problems when not ok)."""
+    problems = _shard.verify(state.config.dsn, state.config.schema)
+    state.emit({"ok": not problems, "problems": problems},
+               text="ok: every partition answers with pgqrs verified" if not problems
+               else "\n".join([f"{len(problems)} problem(s)"] + [f"  - {p}" for p in problems]))
+    if problems:
+        raise click.ClickException("the cluster has problems: " + "; ".join(problems))
+
+
+@shard.command("status")
+@pass_state
+def shard_status(state: State) -> None:
+    """Each partition: its node (host:port), database and queues (exit 1 when one does not answer)."""
+    partitions = _shard.status(state.config.dsn, state.config.schema)
+    rows = [s if state.format == "json" else
+            dataclasses.asdict(s) | {"queues": f"does not answer: {s.error}" if s.error else ", ".join(s.queues)}
+            for s in partitions]
+    state.emit(rows, columns=SHARD_COLUMNS)
+    silent = [str(s.partition) for s in partitions if s.error]
+    if silent:
+        raise click.ClickException(f"partition(s) {', '.join(silent)} do not answer")
+
+
+@shard.command("move")
+@click.option("--partition", "number", type=click.IntRange(0), required=True, help="The partition to move.")
+@click.option("--to", "to_dsn", required=True, metavar="DSN",
+              help="The server to move it to (logging in with the cluster's user and password).")
+@click.option("--pg-bin", metavar="DIR", help="Where pg_dump and pg_restore are (default: PATH).")
+@pass_state
+def shard_move(state: State, number: int, to_dsn: str, pg_bin: str | None) -> None:
+    """Move a partition to another server while producers and workers run.
+
+    Its database is closed and renamed (kept, not dropped), copied with pg_dump | pg_restore, counted, and the
+    proxy pointed at the copy. Calls to the partition fail meanwhile (clients retry, the worker runner does).
+    """
+    result = _shard.move(state.config.dsn, number, to_dsn, state.config.schema, pg_bin)
+    state.emit(result, text=f"moved partition {result.partition} from {result.source} to {result.target}"
+               f" ({result.rows['pgqrs_messages'] + result.rows['pgqrs_delayed']} messages,"
+               f" {result.rows['pgqrs_archive']} archived); the old database is kept as {result.kept_as}")
 
 
 # -- dashboard ------------------------------------------------------------------

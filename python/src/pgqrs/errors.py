@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
@@ -181,6 +182,10 @@ SQLSTATE_ERRORS: dict[str, type[PgqrsError]] = {
 
 # Missing schema, missing function, missing table: pgqrs is not (fully) installed.
 _NOT_INSTALLED_SQLSTATES = {"3F000", "42883", "42P01"}
+# A PL/Proxy proxy that lost or could not make its connection to a partition (a partition
+# being moved, a node restarting) says so with XX000 and the libpq call that failed; errors
+# the partition raised come with their own SQLSTATE ("REMOTE ERROR").
+_PROXY_CONNECTION_ERROR = re.compile(r"PL/Proxy function \S+: \[[^\]]*\] PQ\w+: ")
 # Class 08 (connection exception), 28 (invalid authorization), 57P03 (cannot connect now).
 _CONNECTION_SQLSTATE_CLASSES = ("08", "28")
 
@@ -222,6 +227,8 @@ def translate_error(exc: BaseException) -> PgqrsError:
                 detail=detail,
                 hint=hint or "Run `pgqrs install` (or Admin.install()) first.",
             )
+        if sqlstate == "XX000" and _PROXY_CONNECTION_ERROR.match(_primary(exc)):
+            return ConnectionFailed(f"the proxy could not reach a partition: {_connection_message(exc)}")
         if isinstance(exc, psycopg.OperationalError) and (
             sqlstate is None or sqlstate.startswith(_CONNECTION_SQLSTATE_CLASSES) or sqlstate == "57P03"
         ):
